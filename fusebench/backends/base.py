@@ -1,0 +1,74 @@
+"""The Backend protocol shared by the hf, vllm and openai backends."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any, Protocol
+
+Message = dict[str, str]  # {"role": "system"|"user"|"assistant", "content": "..."}
+Conversation = list[Message]
+
+
+@dataclass(frozen=True)
+class GenParams:
+    """Generation parameters; part of every cache key."""
+
+    max_new_tokens: int = 2048
+    temperature: float = 0.0  # 0 means greedy
+    top_p: float = 1.0
+    n: int = 1
+    stop: tuple[str, ...] = ()
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.max_new_tokens < 1:
+            raise ValueError(f"max_new_tokens must be >= 1, got {self.max_new_tokens}")
+        if self.temperature < 0:
+            raise ValueError(f"temperature must be >= 0, got {self.temperature}")
+        if not 0 < self.top_p <= 1:
+            raise ValueError(f"top_p must be in (0, 1], got {self.top_p}")
+        if self.n < 1:
+            raise ValueError(f"n must be >= 1, got {self.n}")
+
+    @property
+    def greedy(self) -> bool:
+        return self.temperature == 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["stop"] = list(self.stop)
+        return d
+
+
+@dataclass
+class Completion:
+    """One generated answer for one request (index into the request list)."""
+
+    index: int
+    text: str
+    prompt_tokens: int
+    completion_tokens: int
+    finish_reason: str  # "stop" | "length" | "error"
+    latency_s: float
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+class Backend(Protocol):
+    """A model that turns conversations into completions."""
+
+    name: str
+
+    def fingerprint(self) -> dict[str, str]:
+        """Identity of the model for cache keys: model id, revision/file hash, chat-template hash."""
+        ...
+
+    def generate(
+        self, convs: Sequence[Conversation], params: GenParams
+    ) -> Iterator[Completion]:
+        """Yield one Completion per conversation (n per conversation when params.n > 1), as they finish."""
+        ...
+
+    def describe(self) -> dict[str, Any]:
+        """Engine details recorded with the run (engine version, dtype, device)."""
+        ...

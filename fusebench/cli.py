@@ -1,0 +1,233 @@
+"""The `fusebench` command. Subcommands stay thin: they parse, call a module, print."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import NoReturn
+
+from fusebench.errors import UsageError
+
+DEFAULT_OUTPUT = Path("fusebench-results")
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors and exit code 2."""
+
+    def error(self, message: str) -> NoReturn:
+        print(f"fusebench: error: {message}", file=sys.stderr)
+        raise SystemExit(2)
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
+def _tag(text: str) -> tuple[str, str]:
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(f"tags look like key=value, got {text!r}")
+    return key, value
+
+
+def _add_store_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--output-dir", type=Path, default=DEFAULT_OUTPUT, help="results folder (default: %(default)s)")
+    p.add_argument("--store", help="database URL or SQLite file (default: OUTPUT_DIR/fusebench.db)")
+
+
+def _open_store(args: argparse.Namespace, writable: bool = False):  # type: ignore[no-untyped-def]
+    from fusebench.store import Store, store_url
+
+    if writable:
+        _check_writable(args.output_dir)
+    elif not args.store and not (args.output_dir / "fusebench.db").exists():
+        raise UsageError(f"no results store in {args.output_dir} (run `fusebench eval` first, or pass --store)")
+    return Store(store_url(args.store, args.output_dir))
+
+
+def _check_writable(folder: Path) -> None:
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = folder / ".fusebench-write-test"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as exc:
+        raise UsageError(f"output directory {folder} is not writable: {exc.strerror}") from exc
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from fusebench.backends import BackendOptions, make_backend
+    from fusebench.evaluate import EvalConfig, run_eval
+    from fusebench.report.export import export_run
+    from fusebench.report.table import results_table
+
+    generation = {
+        k: v
+        for k, v in {
+            "max_new_tokens": args.max_new_tokens,
+            "temperature": args.temperature,
+            "top_p": args.top_p,
+        }.items()
+        if v is not None
+    }
+    config = EvalConfig(
+        model=args.model,
+        backend=args.backend,
+        suite=args.suite,
+        benchmarks=[b.strip() for b in args.benchmarks.split(",") if b.strip()] if args.benchmarks else None,
+        limit=args.limit,
+        seed=args.seed,
+        generation=generation,
+        no_cache=args.no_cache,
+        tags=_tags(args),
+        progress=not args.no_progress,
+    )
+    store = _open_store(args, writable=True)
+    options = BackendOptions(batch_size=args.batch_size, dtype=args.dtype, device=args.device)
+    outcome = run_eval(config, store, lambda: make_backend(args.backend, args.model, options))
+    folder = export_run(store, outcome.run_id, args.output_dir)
+    print(results_table(outcome.results, outcome.not_implemented))
+    print(
+        f"\nrun {outcome.run_id}{' (resumed)' if outcome.resumed else ''}: "
+        f"{outcome.model_calls} generated, {outcome.cached} from cache; per-sample logs in {folder}"
+    )
+    return 0
+
+
+def _tags(args: argparse.Namespace) -> dict[str, str]:
+    tags = dict(args.tag or [])
+    if args.model and "step" not in tags:
+        name = Path(args.model).name
+        if name.startswith("checkpoint-") and name.removeprefix("checkpoint-").isdigit():
+            tags["step"] = name.removeprefix("checkpoint-")
+    return tags
+
+
+def cmd_runs(args: argparse.Namespace) -> int:
+    from tabulate import tabulate
+
+    store = _open_store(args)
+    rows = [
+        [r["id"], r["model"], r["backend"], r["suite"] or ",".join(r["benchmarks"]), r["status"], r["started_at"]]
+        for r in store.list_runs()
+    ]
+    print(tabulate(rows, headers=["run", "model", "backend", "suite", "status", "started"]))
+    return 0
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    from fusebench.report.table import results_table
+
+    store = _open_store(args)
+    run = store.get_run(args.run_id)
+    results = store.get_benchmark_results(run["id"])
+    print(f"run {run['id']}  model {run['model']}  backend {run['backend']}  status {run['status']}")
+    print(results_table(results, (run["summary"] or {}).get("not_implemented", [])))
+    print(f"\nper-sample logs: {args.output_dir / 'runs' / run['id'] / 'samples'}")
+    return 0
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    from tabulate import tabulate
+
+    from fusebench.spec import all_benchmarks, all_suites
+
+    rows = [
+        [s.id, s.category, s.size or "", s.metric, s.scorer, "yes" if s.implemented else "not yet"]
+        for s in all_benchmarks().values()
+    ]
+    print(tabulate(rows, headers=["benchmark", "category", "size", "metric", "scorer", "implemented"]))
+    print()
+    suites = [[s.id, len(s.entries), ", ".join(e.benchmark for e in s.entries)] for s in all_suites().values()]
+    print(tabulate(suites, headers=["suite", "benchmarks", "members"], maxcolwidths=[None, None, 80]))
+    return 0
+
+
+def cmd_rescore(args: argparse.Namespace) -> int:
+    from fusebench.evaluate import rescore_run
+    from fusebench.report.export import export_run
+    from fusebench.report.table import results_table
+
+    store = _open_store(args)
+    results = rescore_run(store, args.run_id)
+    run = store.get_run(args.run_id)
+    export_run(store, run["id"], args.output_dir)
+    print(results_table(results, (run["summary"] or {}).get("not_implemented", [])))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="fusebench", description="Is this checkpoint better than its base, where, and by how much?")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    p = sub.add_parser("eval", help="evaluate a model on a suite or benchmarks")
+    p.add_argument("model", nargs="?", help="hub id[@revision], local dir, .gguf file or alias (default: bundled)")
+    p.add_argument("--suite", default="demo", help="suite id (default: %(default)s)")
+    p.add_argument("--benchmarks", help="comma-separated benchmark ids (instead of --suite)")
+    p.add_argument("--limit", type=_positive_int, help="first N items of each benchmark")
+    p.add_argument("--backend", default="hf", help="hf (default)")
+    p.add_argument("--batch-size", type=_positive_int)
+    p.add_argument("--dtype", default="auto", choices=["auto", "float32", "bfloat16", "float16"])
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, ...")
+    p.add_argument("--max-new-tokens", type=_positive_int)
+    p.add_argument("--temperature", type=float)
+    p.add_argument("--top-p", type=float)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--no-cache", action="store_true", help="regenerate even when stored results exist")
+    p.add_argument("--tag", type=_tag, action="append", help="key=value, e.g. family=llama-fuse (repeatable)")
+    p.add_argument("--no-progress", action="store_true")
+    _add_store_args(p)
+    p.set_defaults(func=cmd_eval)
+
+    p = sub.add_parser("runs", help="list stored runs")
+    _add_store_args(p)
+    p.set_defaults(func=cmd_runs)
+
+    p = sub.add_parser("show", help="one run's results table")
+    p.add_argument("run_id")
+    _add_store_args(p)
+    p.set_defaults(func=cmd_show)
+
+    p = sub.add_parser("list", help="benchmarks and suites")
+    p.set_defaults(func=cmd_list)
+
+    p = sub.add_parser("rescore", help="re-score a stored run without calling the model")
+    p.add_argument("run_id")
+    _add_store_args(p)
+    p.set_defaults(func=cmd_rescore)
+
+    from fusebench.plugins import register_plugins
+
+    register_plugins(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args))
+    except UsageError as exc:
+        if args.debug:
+            raise
+        print(f"fusebench: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("fusebench: interrupted; rerun the same command to resume", file=sys.stderr)
+        return 130
+    except Exception as exc:
+        if args.debug or os.environ.get("FUSEBENCH_DEBUG"):
+            raise
+        print(f"fusebench: internal error: {type(exc).__name__}: {exc} (rerun with --debug)", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

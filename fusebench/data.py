@@ -1,0 +1,117 @@
+"""Dataset sources: bundled JSONL/Parquet files (checksummed) or hub datasets pinned to a revision."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from fusebench.errors import UsageError
+from fusebench.spec import BenchmarkSpec, DataSpec, benchmarks_dir
+from fusebench.targets import TRANSFORMS
+
+
+@dataclass(frozen=True)
+class Item:
+    """One benchmark item: a stable id, the prompt input, the gold target, and the raw row."""
+
+    id: str
+    input: str
+    target: Any
+    row: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class LoadedData:
+    items: list[Item]
+    source: str  # a path or hub id@revision
+    checksum: str  # sha256 of the file, or the hub revision
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _read_rows(path: Path) -> list[dict[str, Any]]:
+    if path.suffix == ".parquet":
+        import pandas as pd
+
+        try:
+            return pd.read_parquet(path).to_dict(orient="records")  # type: ignore[no-any-return]
+        except Exception as exc:  # pyarrow raises several types for a damaged file
+            raise UsageError(f"corrupt data file {path}: {exc}".splitlines()[0]) from exc
+    rows = []
+    with path.open(encoding="utf-8") as fh:
+        for lineno, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError as exc:
+                raise UsageError(f"corrupt data file {path}: line {lineno}: {exc.msg}") from exc
+    return rows
+
+
+def _load_local(data: DataSpec, bench_id: str) -> tuple[list[dict[str, Any]], str, str]:
+    assert data.path is not None
+    path = Path(data.path)
+    if not path.is_absolute():
+        path = benchmarks_dir() / path
+    if not path.is_file():
+        raise UsageError(f"data file for {bench_id} not found: {path}")
+    checksum = sha256_file(path)
+    if data.sha256 and checksum != data.sha256:
+        raise UsageError(
+            f"corrupt data file {path}: sha256 {checksum[:12]}… does not match the spec's {data.sha256[:12]}…"
+        )
+    return _read_rows(path), str(path), checksum
+
+
+def _load_hub(data: DataSpec, bench_id: str) -> tuple[list[dict[str, Any]], str, str]:
+    hub = data.hub
+    assert hub is not None
+    import datasets
+
+    try:
+        ds = datasets.load_dataset(hub.id, hub.config, split=hub.split, revision=hub.revision)
+    except Exception as exc:
+        offline = os.environ.get("HF_HUB_OFFLINE") or os.environ.get("HF_DATASETS_OFFLINE")
+        hint = " (offline: download it once with network access, or point the spec's data.path at a local file)"
+        raise UsageError(
+            f"cannot load {bench_id} from the hub {hub.id}@{hub.revision}: {type(exc).__name__}"
+            + (hint if offline else "")
+        ) from exc
+    return [dict(r) for r in ds], f"hf://{hub.id}@{hub.revision}", hub.revision
+
+
+def load_items(spec: BenchmarkSpec, limit: int | None = None) -> LoadedData:
+    """Load a benchmark's items: the bundled file when there is one, else the pinned hub dataset."""
+    data = spec.data
+    if data.path:
+        rows, source, checksum = _load_local(data, spec.id)
+    elif data.hub:
+        rows, source, checksum = _load_hub(data, spec.id)
+    else:
+        raise UsageError(f"benchmark {spec.id} has no data source")
+    transform = TRANSFORMS.get(data.target_transform)
+    if transform is None:
+        raise UsageError(f"benchmark {spec.id}: unknown target_transform {data.target_transform!r}")
+    items = []
+    for index, row in enumerate(rows):
+        try:
+            item_id = str(row[data.id_field]) if data.id_field else str(index)
+            items.append(Item(item_id, str(row[data.input_field]), transform(row[data.target_field]), row))
+        except KeyError as exc:
+            raise UsageError(f"corrupt data file {source}: row {index} has no field {exc}") from exc
+    if len({item.id for item in items}) != len(items):
+        raise UsageError(f"corrupt data file {source}: duplicate item ids")
+    if limit is not None:
+        items = items[:limit]
+    return LoadedData(items, source, checksum)

@@ -1,0 +1,39 @@
+"""Cache keys: content hashes that decide whether a stored result can be reused."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+
+def stable_hash(value: Any) -> str:
+    """sha256 of a canonical JSON rendering (sorted keys), so equal content gives equal keys."""
+    blob = json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def generation_key(
+    *,
+    model_fingerprint: dict[str, Any],
+    benchmark: str,
+    benchmark_version: int,
+    sample_id: str,
+    sample_index: int,
+    prompt: Any,
+    gen_params: dict[str, Any],
+) -> str:
+    """Key of one generated answer. Batch size, device count and run id are deliberately not part of it.
+
+    The model fingerprint carries the weights' identity, the chat-template hash and the backend where its
+    outputs can differ; gen_params carries the seed.
+    """
+    return stable_hash(
+        {
+            "model": model_fingerprint,
+            "benchmark": [benchmark, benchmark_version],
+            "sample": [sample_id, sample_index],
+            "prompt": prompt,
+            "params": gen_params,
+        }
+    )

@@ -1,0 +1,21 @@
+"""Spec prompt template + item -> chat conversation."""
+
+from __future__ import annotations
+
+from fusebench.backends.base import Conversation
+from fusebench.data import Item
+from fusebench.errors import UsageError
+from fusebench.spec import PromptSpec
+
+
+def build_conversation(prompt: PromptSpec, item: Item) -> Conversation:
+    """Render the user template with the item's fields (`{input}` is the item's input)."""
+    try:
+        user = prompt.user.format_map({**item.row, "input": item.input})
+    except (KeyError, IndexError, ValueError) as exc:
+        raise UsageError(f"prompt template {prompt.user!r} cannot be filled for item {item.id}: {exc}") from exc
+    conv: Conversation = []
+    if prompt.system:
+        conv.append({"role": "system", "content": prompt.system})
+    conv.append({"role": "user", "content": user})
+    return conv

@@ -1,0 +1,1 @@
+"""Everything a person reads: terminal tables and files written per run."""

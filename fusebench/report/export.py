@@ -1,0 +1,56 @@
+"""Files written for every run: results JSON, a markdown table, and per-benchmark sample JSONL."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from fusebench.report.table import results_table
+from fusebench.store import Store
+
+
+def _json_default(value: Any) -> Any:
+    return value.isoformat() if hasattr(value, "isoformat") else str(value)
+
+
+def export_run(store: Store, run_id: str, output_dir: Path) -> Path:
+    """Write runs/<id>/{results.json, results.md, samples/<benchmark>.jsonl}; returns the run folder."""
+    run = store.get_run(run_id)
+    results = store.get_benchmark_results(run["id"])
+    folder = output_dir / "runs" / run["id"]
+    (folder / "samples").mkdir(parents=True, exist_ok=True)
+    not_implemented = (run["summary"] or {}).get("not_implemented", [])
+    payload = {"run": run, "results": results, "not_implemented": not_implemented}
+    _atomic_write(folder / "results.json", json.dumps(payload, indent=2, default=_json_default))
+    table = results_table(results, not_implemented, fmt="github")
+    _atomic_write(folder / "results.md", f"# fusebench run {run['id']}\n\nmodel: `{run['model']}`\n\n{table}\n")
+    scores = store.get_scores(run["id"])
+    generations = store.get_generations(s["generation_key"] for s in scores)
+    by_bench: dict[str, list[str]] = {}
+    for s in sorted(scores, key=lambda s: (s["benchmark"], s["sample_id"], s["sample_index"])):
+        gen = generations[s["generation_key"]]
+        line = {
+            "sample_id": s["sample_id"],
+            "sample_index": s["sample_index"],
+            "prompt": gen["prompt"],
+            "output": gen["output"],
+            "extracted": s["extracted"],
+            "target": s["target"],
+            "score": s["score"],
+            "reason": s["reason"],
+            "prompt_tokens": gen["prompt_tokens"],
+            "completion_tokens": gen["completion_tokens"],
+            "finish_reason": gen["finish_reason"],
+            "latency_s": gen["latency_s"],
+        }
+        by_bench.setdefault(s["benchmark"], []).append(json.dumps(line, ensure_ascii=False))
+    for bench, lines in by_bench.items():
+        _atomic_write(folder / "samples" / f"{bench}.jsonl", "\n".join(lines) + "\n")
+    return folder
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(path)

@@ -1,0 +1,53 @@
+"""Score a benchmark's stored outputs with its spec's scorer and aggregate to a metric with a 95% CI."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+from fusebench.data import Item
+from fusebench.errors import UsageError
+from fusebench.scorers.base import Score, ScoreInput, get_scorer
+from fusebench.spec import BenchmarkSpec
+from fusebench.stats import Interval, mean_ci
+
+# Scorers that spend their time in subprocesses (the code sandbox) run in parallel threads.
+PARALLEL_SCORERS = frozenset({"humaneval", "mbpp", "mbpp_base", "mbpp_plus"})
+FAILURE_REASONS = frozenset({"extraction_failed", "no answer found"})
+
+
+@dataclass
+class BenchmarkScore:
+    scores: list[Score]  # one per (item, sample)
+    n_items: int
+    interval: Interval  # in points (0-100)
+    details: dict[str, Any]
+
+
+def score_benchmark(spec: BenchmarkSpec, items: Sequence[Item], outputs: Sequence[str]) -> BenchmarkScore:
+    """Score each output against its item, then average samples per item and items per benchmark."""
+    try:
+        scorer = get_scorer(spec.scorer)
+    except KeyError:
+        raise UsageError(f"benchmark {spec.id}: unknown scorer {spec.scorer!r}") from None
+    inputs = [ScoreInput(output=o, target=i.target, item=i.row) for i, o in zip(items, outputs, strict=True)]
+    if spec.scorer in PARALLEL_SCORERS:
+        with ThreadPoolExecutor() as pool:
+            scores = list(pool.map(scorer, inputs))
+    else:
+        scores = [scorer(inp) for inp in inputs]
+    per_item: dict[str, list[float]] = defaultdict(list)
+    for item, score in zip(items, scores, strict=True):
+        per_item[item.id].append(score.value)
+    item_means = [sum(v) / len(v) for v in per_item.values()]
+    ci = mean_ci(item_means)
+    failures = sum(1 for s in scores if s.reason in FAILURE_REASONS)
+    return BenchmarkScore(
+        scores=scores,
+        n_items=len(per_item),
+        interval=Interval(100 * ci.estimate, 100 * ci.low, 100 * ci.high),
+        details={"n_samples": len(scores), "extraction_failures": failures},
+    )

@@ -1,0 +1,163 @@
+"""Benchmark and suite specs: dataclasses loaded and validated from benchmarks/*.yaml."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from fusebench.errors import UsageError
+
+CATEGORIES = ("instruction_following", "general", "math", "code")
+
+
+def benchmarks_dir() -> Path:
+    """Where specs live: $FUSEBENCH_BENCHMARKS, else the `benchmarks/` folder shipped with the package."""
+    env = os.environ.get("FUSEBENCH_BENCHMARKS")
+    if env:
+        return Path(env)
+    from fusebench_benchmarks import location
+
+    return location()
+
+
+@dataclass(frozen=True)
+class HubSource:
+    """A dataset on the Hugging Face hub, pinned to a revision."""
+
+    id: str
+    revision: str
+    split: str
+    config: str | None = None
+
+
+@dataclass(frozen=True)
+class DataSpec:
+    """Where a benchmark's items come from and how their fields map to ours."""
+
+    path: str | None = None  # bundled file, relative to benchmarks/
+    sha256: str | None = None
+    hub: HubSource | None = None
+    id_field: str | None = None  # None: the row index is the id
+    input_field: str = "question"
+    target_field: str = "answer"
+    target_transform: str = "identity"
+
+
+@dataclass(frozen=True)
+class PromptSpec:
+    """How an item becomes a chat conversation."""
+
+    user: str = "{input}"
+    system: str | None = None
+
+
+@dataclass(frozen=True)
+class BenchmarkSpec:
+    id: str
+    version: int
+    category: str
+    data: DataSpec
+    prompt: PromptSpec
+    scorer: str
+    generation: dict[str, Any] = field(default_factory=dict)
+    metric: str = "accuracy"
+    size: int | None = None
+    description: str = ""
+    implemented: bool = True
+
+
+@dataclass(frozen=True)
+class SuiteEntry:
+    benchmark: str
+    limit: int | None = None
+
+
+@dataclass(frozen=True)
+class SuiteSpec:
+    id: str
+    entries: tuple[SuiteEntry, ...]
+    generation: dict[str, Any] = field(default_factory=dict)
+    description: str = ""
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except (OSError, yaml.YAMLError) as exc:
+        raise UsageError(f"cannot read spec {path}: {exc}".splitlines()[0]) from exc
+    if not isinstance(raw, dict):
+        raise UsageError(f"spec {path} is not a mapping")
+    return raw
+
+
+def _build(cls: type, raw: dict[str, Any], where: str) -> Any:
+    try:
+        return cls(**raw)
+    except TypeError as exc:
+        raise UsageError(f"bad spec {where}: {exc}") from exc
+
+
+def parse_benchmark(raw: dict[str, Any], where: str) -> BenchmarkSpec:
+    """Validate one benchmark mapping (as read from YAML)."""
+    raw = dict(raw)
+    data = dict(raw.pop("data", {}) or {})
+    hub = data.pop("hub", None)
+    data_spec = _build(DataSpec, {**data, "hub": _build(HubSource, hub, where) if hub else None}, where)
+    prompt = _build(PromptSpec, raw.pop("prompt", {}) or {}, where)
+    spec: BenchmarkSpec = _build(BenchmarkSpec, {**raw, "data": data_spec, "prompt": prompt}, where)
+    if spec.category not in CATEGORIES:
+        raise UsageError(f"bad spec {where}: category {spec.category!r} not in {CATEGORIES}")
+    if spec.implemented and not (data_spec.path or data_spec.hub):
+        raise UsageError(f"bad spec {where}: data needs a path or a hub source")
+    return spec
+
+
+@cache
+def _all_benchmarks(root: Path) -> dict[str, BenchmarkSpec]:
+    specs = {}
+    for path in sorted(root.glob("*.yaml")):
+        spec = parse_benchmark(_read_yaml(path), str(path))
+        specs[spec.id] = spec
+    return specs
+
+
+def all_benchmarks() -> dict[str, BenchmarkSpec]:
+    """Every benchmark spec, by id."""
+    return _all_benchmarks(benchmarks_dir())
+
+
+def get_benchmark(benchmark_id: str) -> BenchmarkSpec:
+    specs = all_benchmarks()
+    if benchmark_id not in specs:
+        raise UsageError(f"unknown benchmark {benchmark_id!r}; known: {', '.join(sorted(specs))}")
+    return specs[benchmark_id]
+
+
+def all_suites() -> dict[str, SuiteSpec]:
+    """Every suite spec, by id."""
+    suites = {}
+    for path in sorted((benchmarks_dir() / "suites").glob("*.yaml")):
+        raw = _read_yaml(path)
+        entries = []
+        for entry in raw.get("benchmarks", []):
+            entry = {"benchmark": entry} if isinstance(entry, str) else entry
+            entries.append(_build(SuiteEntry, entry, str(path)))
+        suites[raw["id"]] = SuiteSpec(
+            id=raw["id"],
+            entries=tuple(entries),
+            generation=raw.get("generation", {}) or {},
+            description=raw.get("description", ""),
+        )
+    return suites
+
+
+def get_suite(suite_id: str) -> SuiteSpec:
+    suites = all_suites()
+    if suite_id not in suites:
+        raise UsageError(f"unknown suite {suite_id!r}; known: {', '.join(sorted(suites))}")
+    return suites[suite_id]

@@ -1,0 +1,254 @@
+"""Statistics for result tables, `compare` and `gate`: CIs, paired tests, Holm, MDE, pass@k.
+
+All inputs are per-item scores. Paired functions take two aligned sequences (item i of
+`a` and item i of `b` are the same question) and report `b - a`. Resampling is seeded,
+so equal inputs give equal outputs. Bad inputs (empty, misaligned, out of range) raise
+`ValueError`; callers that take them from the user turn that into a `UsageError`.
+
+Speed: bootstrap and sign-flip resampling are vectorised. When the data take few distinct
+values (0/1 scores, partial credit), resampling n items is done exactly in distribution by
+drawing how many times each distinct value is picked (multinomial for the bootstrap,
+binomial sign counts for the permutation test), which costs O(draws x levels) instead of
+O(draws x n). Otherwise a chunked (draws, n) index or sign matrix is used.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+from scipy import stats
+
+T_INTERVAL_MIN_N = 30
+"""From this many non-binary values on, `mean_ci` uses a Student-t interval, not a bootstrap."""
+
+_LEVELS_RATIO = 16  # resample by value counts when n >= _LEVELS_RATIO * distinct values
+_CHUNK_ELEMS = 1 << 22  # cap on a (draws, n) matrix, in elements, for the generic path
+
+
+@dataclass(frozen=True)
+class Interval:
+    """A point estimate with a two-sided confidence interval."""
+
+    estimate: float
+    low: float
+    high: float
+
+
+def mean_ci(values: Sequence[float], confidence: float = 0.95, *, seed: int = 0) -> Interval:
+    """Mean of per-item scores with a confidence interval.
+
+    0/1 data: Wilson score interval. Other data: Student-t interval when
+    n >= `T_INTERVAL_MIN_N` (the mean is close to normal there), else a percentile
+    bootstrap with 2000 resamples. Constant non-binary data give a zero-width interval.
+    """
+    x = _as_array(values, "values")
+    _check_confidence(confidence)
+    if _is_binary(x):
+        k = int(x.sum())
+        ci = stats.binomtest(k, x.size).proportion_ci(confidence, method="wilson")
+        return Interval(k / x.size, float(ci.low), float(ci.high))
+    estimate = float(x.mean())
+    if np.all(x == x[0]):
+        return Interval(estimate, estimate, estimate)
+    if x.size >= T_INTERVAL_MIN_N:
+        sem = float(x.std(ddof=1)) / math.sqrt(x.size)
+        half = float(stats.t.ppf(0.5 + confidence / 2, x.size - 1)) * sem
+        return Interval(estimate, estimate - half, estimate + half)
+    means = bootstrap_means(x, 2000, np.random.default_rng(seed))
+    return _percentile_interval(estimate, means, confidence)
+
+
+def paired_delta_ci(
+    a: Sequence[float],
+    b: Sequence[float],
+    confidence: float = 0.95,
+    *,
+    n_boot: int = 2000,
+    seed: int = 0,
+) -> Interval:
+    """Mean of `b - a` over aligned items, with a percentile paired-bootstrap CI.
+
+    Items are resampled as pairs, so the correlation between the two systems is kept.
+    """
+    d = _paired_diff(a, b)
+    _check_confidence(confidence)
+    if n_boot < 1:
+        raise ValueError(f"n_boot must be positive, got {n_boot}")
+    estimate = float(d.mean())
+    if np.all(d == d[0]):
+        return Interval(estimate, estimate, estimate)
+    means = bootstrap_means(d, n_boot, np.random.default_rng(seed))
+    return _percentile_interval(estimate, means, confidence)
+
+
+def bootstrap_means(x: NDArray[np.float64], n_boot: int, rng: np.random.Generator) -> NDArray[np.float64]:
+    """Means of `n_boot` bootstrap resamples (size n, with replacement) of `x`."""
+    n = x.size
+    levels, counts = np.unique(x, return_counts=True)
+    if n >= _LEVELS_RATIO * levels.size:
+        picks = rng.multinomial(n, counts / n, size=n_boot)
+        return np.asarray(picks @ levels / n, dtype=np.float64)
+    out = np.empty(n_boot)
+    rows = max(1, _CHUNK_ELEMS // n)
+    for start in range(0, n_boot, rows):
+        stop = min(n_boot, start + rows)
+        out[start:stop] = x[rng.integers(0, n, size=(stop - start, n))].mean(axis=1)
+    return out
+
+
+def mcnemar_exact(a: Sequence[int], b: Sequence[int]) -> float:
+    """Exact two-sided McNemar p-value for paired 0/1 outcomes.
+
+    A binomial test of the discordant pairs (a=0,b=1 against a=1,b=0) at p=0.5;
+    1.0 when there are no discordant pairs.
+    """
+    xa, xb = _as_array(a, "a"), _as_array(b, "b")
+    if not (_is_binary(xa) and _is_binary(xb)):
+        raise ValueError("mcnemar_exact needs 0/1 values")
+    return _mcnemar_p(_paired_diff(xa, xb))
+
+
+def paired_permutation_test(a: Sequence[float], b: Sequence[float], *, n_perm: int = 10000, seed: int = 0) -> float:
+    """Two-sided sign-flip permutation p-value for mean(b - a) == 0.
+
+    Each resample flips the sign of every item's difference at random; the p-value is
+    (1 + #{|resampled sum| >= |observed sum|}) / (1 + n_perm), so it is never 0.
+    Identical samples give exactly 1.0.
+    """
+    d = _paired_diff(a, b)
+    if n_perm < 1:
+        raise ValueError(f"n_perm must be positive, got {n_perm}")
+    d = d[d != 0]
+    if d.size == 0:
+        return 1.0
+    observed = abs(float(d.sum()))
+    flipped = np.abs(signflip_sums(d, n_perm, np.random.default_rng(seed)))
+    tol = 1e-9 * float(np.abs(d).sum())  # ties in discrete data must count as ties
+    hits = int(np.count_nonzero(flipped >= observed - tol))
+    return min(1.0, (1 + hits) / (1 + n_perm))
+
+
+def signflip_sums(d: NDArray[np.float64], n_perm: int, rng: np.random.Generator) -> NDArray[np.float64]:
+    """Sums of `d` under `n_perm` random sign flips (each sign +/-1 with probability 1/2)."""
+    mags, counts = np.unique(np.abs(d), return_counts=True)
+    if d.size >= _LEVELS_RATIO * mags.size:
+        positives = rng.binomial(counts, 0.5, size=(n_perm, mags.size))
+        return np.asarray((2 * positives - counts) @ mags, dtype=np.float64)
+    absd = np.abs(d)
+    total = float(absd.sum())
+    out = np.empty(n_perm)
+    rows = max(1, _CHUNK_ELEMS // d.size)
+    for start in range(0, n_perm, rows):
+        stop = min(n_perm, start + rows)
+        positive = rng.random((stop - start, d.size)) < 0.5
+        out[start:stop] = 2 * (positive @ absd) - total
+    return out
+
+
+def paired_test(a: Sequence[float], b: Sequence[float]) -> tuple[str, float]:
+    """Pick a paired test: McNemar when both sides are 0/1, else sign-flip permutation.
+
+    Returns (test name, two-sided p-value); the names are "mcnemar" and "permutation".
+    """
+    d = _paired_diff(a, b)
+    if _is_binary(_as_array(a, "a")) and _is_binary(_as_array(b, "b")):
+        return "mcnemar", _mcnemar_p(d)
+    return "permutation", paired_permutation_test(a, b)
+
+
+def holm(pvalues: Sequence[float]) -> list[float]:
+    """Holm-Bonferroni adjusted p-values, in input order (monotone in rank, capped at 1)."""
+    p = np.asarray(pvalues, dtype=np.float64)
+    if p.ndim != 1 or np.any(np.isnan(p)) or np.any((p < 0) | (p > 1)):
+        raise ValueError("holm needs a flat sequence of p-values in [0, 1]")
+    m = p.size
+    order = np.argsort(p, kind="stable")
+    scaled = np.minimum(1.0, (m - np.arange(m)) * p[order])
+    adjusted = np.empty(m)
+    adjusted[order] = np.maximum.accumulate(scaled)
+    return [float(v) for v in adjusted]
+
+
+def min_detectable_difference(
+    n: int,
+    p: float,
+    *,
+    alpha: float = 0.05,
+    power: float = 0.8,
+    paired_discordance: float | None = None,
+) -> float:
+    """Smallest true change in a proportion that a two-sided test at `alpha` detects with `power`.
+
+    With z = z_{1-alpha/2} + z_{power} (normal approximation), in proportion units
+    (0.025 is 2.5 points):
+      - unpaired, two runs of n items at accuracy p:  z * sqrt(2 p (1 - p) / n)
+      - paired (McNemar) with discordance rate d = P(the two runs disagree on an item):
+        z * sqrt(d / n)   (`p` is then unused; the (p01 - p10)^2 term is dropped).
+    E.g. n=40 (AMC23), p=0.5 unpaired: 2.80 * sqrt(0.5 / 40) = 0.31, i.e. 31 points.
+    """
+    if n < 1:
+        raise ValueError(f"n must be positive, got {n}")
+    if not (0 < alpha < 1 and 0 < power < 1):
+        raise ValueError("alpha and power must be in (0, 1)")
+    z = float(stats.norm.ppf(1 - alpha / 2) + stats.norm.ppf(power))
+    if paired_discordance is not None:
+        if not 0 < paired_discordance <= 1:
+            raise ValueError(f"paired_discordance must be in (0, 1], got {paired_discordance}")
+        return z * math.sqrt(paired_discordance / n)
+    if not 0 <= p <= 1:
+        raise ValueError(f"p must be in [0, 1], got {p}")
+    return z * math.sqrt(2 * p * (1 - p) / n)
+
+
+def pass_at_k(n: int, c: int, k: int) -> float:
+    """Unbiased pass@k from n samples of which c are correct (Chen et al. 2021).
+
+    1 - C(n-c, k) / C(n, k), computed in exact integer arithmetic and rounded once.
+    """
+    if not (0 <= c <= n and 1 <= k <= n):
+        raise ValueError(f"need 0 <= c <= n and 1 <= k <= n, got n={n} c={c} k={k}")
+    total = math.comb(n, k)
+    return (total - math.comb(n - c, k)) / total
+
+
+def _as_array(values: ArrayLike, name: str) -> NDArray[np.float64]:
+    x = np.asarray(values, dtype=np.float64)
+    if x.ndim != 1 or x.size == 0:
+        raise ValueError(f"{name} must be a non-empty flat sequence of numbers")
+    if not np.all(np.isfinite(x)):
+        raise ValueError(f"{name} contains NaN or infinite values")
+    return x
+
+
+def _paired_diff(a: ArrayLike, b: ArrayLike) -> NDArray[np.float64]:
+    xa, xb = _as_array(a, "a"), _as_array(b, "b")
+    if xa.size != xb.size:
+        raise ValueError(f"paired samples differ in length: {xa.size} vs {xb.size}")
+    return xb - xa
+
+
+def _is_binary(x: NDArray[np.float64]) -> bool:
+    return bool(np.all((x == 0) | (x == 1)))
+
+
+def _check_confidence(confidence: float) -> None:
+    if not 0 < confidence < 1:
+        raise ValueError(f"confidence must be in (0, 1), got {confidence}")
+
+
+def _percentile_interval(estimate: float, means: NDArray[np.float64], confidence: float) -> Interval:
+    tail = (1 - confidence) / 2
+    low, high = np.quantile(means, [tail, 1 - tail])
+    return Interval(estimate, float(low), float(high))
+
+
+def _mcnemar_p(d: NDArray[np.float64]) -> float:
+    wins = int((d > 0).sum())
+    discordant = wins + int((d < 0).sum())
+    if discordant == 0:
+        return 1.0
+    return float(stats.binomtest(wins, discordant, 0.5).pvalue)

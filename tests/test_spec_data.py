@@ -1,0 +1,83 @@
+"""Specs, suites and dataset loading (bundled files, checksums, corrupt data)."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from fusebench.data import load_items
+from fusebench.errors import UsageError
+from fusebench.spec import all_benchmarks, benchmarks_dir, get_benchmark, get_suite
+
+FUSECHAT3 = {
+    "alpaca_eval2", "arena_hard", "mt_bench", "alignbench", "mmlu_pro", "mmlu_redux", "gpqa_diamond",
+    "gsm8k", "math", "amc23", "livebench", "humaneval", "mbpp", "livecodebench",
+}  # fmt: skip
+
+
+def test_fusechat3_suite_lists_all_14_benchmarks() -> None:
+    suite = get_suite("fusechat3")
+    assert {e.benchmark for e in suite.entries} == FUSECHAT3
+    assert len(suite.entries) == 14
+    for entry in suite.entries:
+        get_benchmark(entry.benchmark)  # every member has a spec
+
+
+def test_every_spec_and_suite_member_is_valid() -> None:
+    specs = all_benchmarks()
+    for suite_id in ("demo", "math", "fusechat3"):
+        for entry in get_suite(suite_id).entries:
+            assert entry.benchmark in specs
+
+
+@pytest.mark.parametrize(
+    ("bench", "size", "first_target"),
+    [("gsm8k", 1319, "18"), ("math", 5000, "2"), ("math500", 500, r"\left( 3, \frac{\pi}{2} \right)"), ("amc23", 40, "27")],
+)
+def test_bundled_math_data_loads_with_gold_answers(bench: str, size: int, first_target: str) -> None:
+    data = load_items(get_benchmark(bench))
+    assert len(data.items) == size
+    assert data.items[0].target == first_target
+    assert len({i.id for i in data.items}) == size
+    assert data.checksum == get_benchmark(bench).data.sha256
+
+
+def test_limit_takes_first_items() -> None:
+    data = load_items(get_benchmark("gsm8k"), limit=5)
+    assert [i.id for i in data.items] == ["0", "1", "2", "3", "4"]
+
+
+def test_unknown_benchmark_and_suite_are_usage_errors() -> None:
+    with pytest.raises(UsageError, match="unknown benchmark 'nope'"):
+        get_benchmark("nope")
+    with pytest.raises(UsageError, match="unknown suite"):
+        get_suite("nope")
+
+
+@pytest.fixture
+def bench_copy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A private copy of benchmarks/ that a test may damage."""
+    root = tmp_path / "benchmarks"
+    shutil.copytree(benchmarks_dir(), root)
+    monkeypatch.setenv("FUSEBENCH_BENCHMARKS", str(root))
+    return root
+
+
+def test_changed_data_file_fails_checksum(bench_copy: Path) -> None:
+    path = bench_copy / "data" / "amc23" / "test.jsonl"
+    path.write_text(path.read_text().replace("27.0", "28.0", 1))
+    with pytest.raises(UsageError, match="does not match"):
+        load_items(get_benchmark("amc23"))
+
+
+def test_garbage_data_file_names_the_line(bench_copy: Path) -> None:
+    spec_path = bench_copy / "amc23.yaml"
+    spec_path.write_text(spec_path.read_text().replace("  sha256:", "  # sha256:"))
+    path = bench_copy / "data" / "amc23" / "test.jsonl"
+    lines = path.read_text().splitlines()
+    lines[2] = lines[2][:40]
+    path.write_text("\n".join(lines))
+    with pytest.raises(UsageError, match="line 3"):
+        load_items(get_benchmark("amc23"))
