@@ -1,0 +1,359 @@
+"""Tests for fusebench.stats: hand-computed values, independent re-computations, properties."""
+
+from __future__ import annotations
+
+import itertools
+import math
+import time
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from scipy import stats as sps
+
+from fusebench.stats import (
+    T_INTERVAL_MIN_N,
+    Interval,
+    bootstrap_means,
+    holm,
+    mcnemar_exact,
+    mean_ci,
+    min_detectable_difference,
+    paired_delta_ci,
+    paired_permutation_test,
+    paired_test,
+    pass_at_k,
+    signflip_sums,
+)
+
+bits = st.integers(0, 1)
+scores = st.floats(-100, 100, allow_nan=False)
+
+
+def paired(elements: st.SearchStrategy[float], max_size: int = 60):
+    """Two aligned lists of the same length."""
+    return st.integers(1, max_size).flatmap(
+        lambda n: st.tuples(
+            st.lists(elements, min_size=n, max_size=n),
+            st.lists(elements, min_size=n, max_size=n),
+        )
+    )
+
+
+def table(n00: int, n01: int, n10: int, n11: int) -> tuple[list[int], list[int]]:
+    """Paired 0/1 outcomes from a 2x2 table; n01 counts a=0, b=1."""
+    a = [0] * n00 + [0] * n01 + [1] * n10 + [1] * n11
+    b = [0] * n00 + [1] * n01 + [0] * n10 + [1] * n11
+    return a, b
+
+
+# --- mean_ci ---------------------------------------------------------------------------
+
+
+def test_wilson_7_of_10_matches_hand_computed_value() -> None:
+    ci = mean_ci([1] * 7 + [0] * 3)
+    z = sps.norm.ppf(0.975)
+    centre = (7 + z**2 / 2) / (10 + z**2)
+    half = z * math.sqrt(0.7 * 0.3 / 10 + z**2 / 400) / (1 + z**2 / 10)
+    assert ci.estimate == 0.7
+    assert ci.low == pytest.approx(centre - half, abs=1e-12)
+    assert ci.high == pytest.approx(centre + half, abs=1e-12)
+    assert (round(ci.low, 4), round(ci.high, 4)) == (0.3968, 0.8922)  # published table value
+
+
+def test_wilson_all_wrong_has_nonzero_width() -> None:
+    ci = mean_ci([0] * 40)
+    assert ci.estimate == 0.0 and ci.low == 0.0
+    assert 0.08 < ci.high < 0.09  # z^2 / (n + z^2) = 0.0876
+
+
+def test_large_non_binary_sample_uses_t_interval() -> None:
+    x = np.random.default_rng(3).normal(5, 2, size=T_INTERVAL_MIN_N + 10)
+    ci = mean_ci(x.tolist(), 0.9)
+    low, high = sps.t.interval(0.9, x.size - 1, loc=x.mean(), scale=sps.sem(x))
+    assert (ci.estimate, ci.low, ci.high) == pytest.approx((x.mean(), low, high))
+
+
+def test_small_non_binary_sample_bootstrap_is_seeded() -> None:
+    x = [0.1, 0.5, 0.5, 0.9, 0.2, 0.7, 1.0, 0.0, 0.3]
+    assert mean_ci(x, seed=1) == mean_ci(x, seed=1)
+    assert mean_ci(x, seed=1) != mean_ci(x, seed=2)
+    ci = mean_ci(x)
+    assert ci.estimate == pytest.approx(np.mean(x))
+    assert 0.0 <= ci.low < ci.estimate < ci.high <= 1.0
+
+
+@pytest.mark.parametrize("bad", [[], [float("nan")], [[1, 0]]])
+def test_mean_ci_rejects_bad_input(bad: list) -> None:
+    with pytest.raises(ValueError):
+        mean_ci(bad)
+
+
+@settings(deadline=None)
+@given(st.lists(scores, min_size=1, max_size=80) | st.lists(bits, min_size=1, max_size=80))
+def test_mean_ci_contains_estimate(values: list[float]) -> None:
+    ci = mean_ci(values)
+    assert ci.low <= ci.estimate <= ci.high
+
+
+# --- paired bootstrap ----------------------------------------------------------------------
+
+
+def loop_bootstrap_interval(d: np.ndarray, n_boot: int, seed: int) -> tuple[float, float]:
+    """The textbook bootstrap, one resample of items at a time."""
+    rng = np.random.default_rng(seed)
+    means = [d[rng.integers(0, d.size, d.size)].mean() for _ in range(n_boot)]
+    low, high = np.quantile(means, [0.025, 0.975])
+    return float(low), float(high)
+
+
+@pytest.mark.parametrize("kind", ["binary", "continuous"])
+def test_paired_bootstrap_agrees_with_loop_and_normal_approximation(kind: str) -> None:
+    rng = np.random.default_rng(7)
+    n = 2000
+    if kind == "binary":  # few distinct differences: the multinomial-count path
+        a = (rng.random(n) < 0.6).astype(float)
+        b = np.where(rng.random(n) < 0.8, a, 1 - a)
+    else:  # all differences distinct: the index-matrix path
+        a = rng.normal(size=n)
+        b = a + rng.normal(0.05, 0.5, size=n)
+    d = b - a
+    ci = paired_delta_ci(a.tolist(), b.tolist(), n_boot=4000, seed=11)
+    loop_low, loop_high = loop_bootstrap_interval(d, 4000, seed=12)
+    se = d.std(ddof=1) / math.sqrt(n)
+    assert ci.estimate == pytest.approx(d.mean())
+    # Monte Carlo error of a 2.5% quantile at B=4000 is ~0.04 se; allow 0.15 se.
+    assert ci.low == pytest.approx(loop_low, abs=0.15 * se)
+    assert ci.high == pytest.approx(loop_high, abs=0.15 * se)
+    z = sps.norm.ppf(0.975)
+    assert ci.low == pytest.approx(d.mean() - z * se, abs=0.15 * se)
+    assert ci.high == pytest.approx(d.mean() + z * se, abs=0.15 * se)
+
+
+@pytest.mark.parametrize("x", [np.array([0.0, 1.0, 1.0, -1.0] * 50), np.linspace(-1, 2, 50)])
+def test_bootstrap_means_have_the_resampling_moments(x: np.ndarray) -> None:
+    means = bootstrap_means(x, 20000, np.random.default_rng(0))
+    assert means.shape == (20000,)
+    assert means.mean() == pytest.approx(x.mean(), abs=0.01)
+    assert means.var() == pytest.approx(x.var() / x.size, rel=0.05)  # var of a resample mean
+
+
+def test_paired_delta_is_b_minus_a_and_seeded() -> None:
+    a, b = table(50, 5, 15, 30)
+    ci = paired_delta_ci(a, b, seed=3)
+    assert ci.estimate == pytest.approx(-0.1)
+    assert ci.low < -0.1 < ci.high < 0
+    assert paired_delta_ci(a, b, seed=3) == ci
+    assert paired_delta_ci(a, b, seed=4) != ci
+
+
+def test_paired_functions_reject_misaligned_samples() -> None:
+    for fn in (paired_delta_ci, mcnemar_exact, paired_permutation_test, paired_test):
+        with pytest.raises(ValueError, match="length"):
+            fn([1, 0, 1], [1, 0])
+
+
+@settings(deadline=None)
+@given(paired(scores) | paired(bits))
+def test_paired_ci_is_ordered_and_contains_estimate(ab: tuple[list[float], list[float]]) -> None:
+    ci = paired_delta_ci(*ab, n_boot=500)
+    assert ci.low <= ci.estimate <= ci.high
+
+
+@settings(deadline=None)
+@given(st.lists(scores, min_size=1, max_size=60) | st.lists(bits, min_size=1, max_size=60))
+def test_identical_samples_give_zero_delta_and_p_one(values: list[float]) -> None:
+    assert paired_delta_ci(values, values) == Interval(0.0, 0.0, 0.0)
+    assert paired_permutation_test(values, values) == 1.0
+    assert paired_test(values, values)[1] == 1.0
+
+
+# --- paired tests ----------------------------------------------------------------------
+
+
+def test_mcnemar_small_table_matches_binomial_test() -> None:
+    a, b = table(20, 2, 8, 30)
+    p = mcnemar_exact(a, b)
+    assert p == pytest.approx(sps.binomtest(2, 10, 0.5).pvalue, abs=1e-12)
+    assert p == pytest.approx(112 / 1024, abs=1e-12)  # 2 * (1 + 10 + 45) / 2^10
+    assert mcnemar_exact(b, a) == p
+
+
+def test_mcnemar_without_discordant_pairs_is_one() -> None:
+    assert mcnemar_exact(*table(3, 0, 0, 4)) == 1.0
+
+
+def test_mcnemar_rejects_non_binary() -> None:
+    with pytest.raises(ValueError, match="0/1"):
+        mcnemar_exact([0, 1, 2], [0, 1, 1])
+
+
+def exact_signflip_p(d: np.ndarray) -> float:
+    """Two-sided p over all 2^n sign assignments."""
+    observed = abs(d.sum())
+    sums = [abs(np.dot(signs, d)) for signs in itertools.product([-1, 1], repeat=d.size)]
+    return float(np.mean(np.array(sums) >= observed - 1e-9))
+
+
+def test_permutation_p_matches_full_enumeration_continuous() -> None:
+    a = np.zeros(12)
+    b = np.array([0.3, 1.2, -0.4, 0.8, 0.9, -0.1, 0.5, 1.1, 0.2, -0.7, 0.6, 0.4])
+    exact = exact_signflip_p(b - a)
+    p = paired_permutation_test(a.tolist(), b.tolist(), n_perm=40000)
+    assert p == pytest.approx(exact, abs=0.006)  # 3 Monte Carlo standard errors
+    scipy_p = sps.permutation_test((b - a,), np.mean, permutation_type="samples", n_resamples=np.inf).pvalue
+    assert exact == pytest.approx(scipy_p)
+
+
+def test_permutation_p_matches_exact_distribution_discrete() -> None:
+    # 20 differences of +-0.5 and 12 of +-1 (plus zeros): the binomial-count path.
+    d = np.array([0.5] * 14 + [-0.5] * 6 + [1.0] * 8 + [-1.0] * 4 + [0.0] * 30)
+    observed = abs(d.sum())
+    # Sum under flips = 0.5 * (2 H1 - 20) + 1 * (2 H2 - 12), H1 ~ Bin(20), H2 ~ Bin(12).
+    exact = sum(
+        sps.binom.pmf(h1, 20, 0.5) * sps.binom.pmf(h2, 12, 0.5)
+        for h1 in range(21)
+        for h2 in range(13)
+        if abs(0.5 * (2 * h1 - 20) + (2 * h2 - 12)) >= observed - 1e-9
+    )
+    p = paired_permutation_test(np.zeros(d.size).tolist(), d.tolist(), n_perm=40000)
+    assert p == pytest.approx(exact, abs=0.006)
+
+
+def test_signflip_on_binary_differences_agrees_with_mcnemar() -> None:
+    a, b = table(200, 12, 25, 150)
+    assert paired_permutation_test(a, b, n_perm=40000) == pytest.approx(mcnemar_exact(a, b), abs=0.006)
+
+
+@pytest.mark.parametrize("d", [np.array([1.0, -2.0, 3.0] * 20), np.linspace(0.1, 1, 40)])
+def test_signflip_sums_are_symmetric_with_the_right_variance(d: np.ndarray) -> None:
+    sums = signflip_sums(d, 50000, np.random.default_rng(1))
+    assert abs(sums.mean()) < 4 * math.sqrt((d**2).sum() / 50000)
+    assert sums.var() == pytest.approx((d**2).sum(), rel=0.03)
+
+
+def test_paired_test_picks_the_test_by_data_type() -> None:
+    a, b = table(10, 1, 9, 10)
+    assert paired_test(a, b) == ("mcnemar", mcnemar_exact(a, b))
+    x, y = [0.0, 0.5, 1.0, 0.5], [0.5, 1.0, 1.0, 1.0]
+    assert paired_test(x, y) == ("permutation", paired_permutation_test(x, y))
+
+
+def test_clear_difference_is_significant() -> None:
+    rng = np.random.default_rng(5)
+    a = rng.normal(size=300)
+    assert paired_permutation_test(a.tolist(), (a + 0.5).tolist()) < 0.001
+    assert paired_test(*table(100, 2, 30, 100))[1] < 1e-5
+
+
+# --- Holm ---------------------------------------------------------------------------------
+
+
+def test_holm_textbook_example() -> None:
+    # sorted: 0.005*4=0.02, 0.01*3=0.03, 0.03*2=0.06, 0.04*1=0.04 -> max so far 0.06
+    assert holm([0.01, 0.04, 0.03, 0.005]) == pytest.approx([0.03, 0.06, 0.06, 0.02])
+
+
+def test_holm_caps_at_one_and_handles_empty() -> None:
+    assert holm([0.5, 0.6]) == [1.0, 1.0]
+    assert holm([]) == []
+    with pytest.raises(ValueError):
+        holm([0.1, 1.5])
+
+
+@given(st.lists(st.floats(0, 1), max_size=30))
+def test_holm_properties(pvalues: list[float]) -> None:
+    adjusted = holm(pvalues)
+    assert len(adjusted) == len(pvalues)
+    assert all(raw <= adj <= 1.0 for raw, adj in zip(pvalues, adjusted, strict=True))
+    ranked = [adjusted[i] for i in np.argsort(pvalues, kind="stable")]
+    assert ranked == sorted(ranked)
+
+
+# --- MDE ----------------------------------------------------------------------------------
+
+
+def test_mde_formulas() -> None:
+    z = sps.norm.ppf(0.975) + sps.norm.ppf(0.8)
+    assert min_detectable_difference(500, 0.7) == pytest.approx(z * math.sqrt(2 * 0.21 / 500))
+    paired_mde = min_detectable_difference(500, 0.7, paired_discordance=0.1)
+    assert paired_mde == pytest.approx(z * math.sqrt(0.1 / 500))
+    assert min_detectable_difference(2000, 0.7) < min_detectable_difference(500, 0.7)
+
+
+def test_amc23_two_and_a_half_points_is_far_below_the_mde() -> None:
+    n = 40
+    for p in (0.2, 0.5, 0.8):
+        assert min_detectable_difference(n, p) > 4 * 0.025  # unpaired: 0.18 to 0.31
+    # Even a paired comparison where the runs disagree on only 10% of problems:
+    assert min_detectable_difference(n, 0.5, paired_discordance=0.1) > 5 * 0.025  # 0.14
+    # A 2.5-point move on 40 problems is one problem flipping: McNemar p = 1.
+    assert mcnemar_exact(*table(20, 1, 0, 19)) == 1.0
+
+
+def test_paired_mde_gives_about_the_stated_power_by_simulation() -> None:
+    n, discordance = 400, 0.2
+    delta = min_detectable_difference(n, 0.5, paired_discordance=discordance)
+    rng = np.random.default_rng(0)
+    discordant = rng.binomial(n, discordance, size=4000)
+    wins = rng.binomial(discordant, (discordance + delta) / (2 * discordance))
+    tail = np.minimum(sps.binom.cdf(wins, discordant, 0.5), sps.binom.sf(wins - 1, discordant, 0.5))
+    power = np.mean(np.minimum(1, 2 * tail) < 0.05)
+    assert power == pytest.approx(0.8, abs=0.05)
+
+
+def test_mde_rejects_bad_input() -> None:
+    with pytest.raises(ValueError):
+        min_detectable_difference(0, 0.5)
+    with pytest.raises(ValueError):
+        min_detectable_difference(40, 0.5, paired_discordance=0.0)
+
+
+# --- pass@k -------------------------------------------------------------------------------
+
+
+def test_pass_at_k_known_values() -> None:
+    assert pass_at_k(5, 2, 2) == pytest.approx(0.7)  # 1 - C(3,2)/C(5,2)
+    assert pass_at_k(10, 0, 5) == 0.0
+    assert pass_at_k(10, 6, 5) == 1.0  # fewer than k wrong samples
+    big = pass_at_k(1000, 3, 100)  # Chen et al.'s product form, computed independently
+    assert big == pytest.approx(1 - np.prod(1 - 100 / np.arange(998, 1001)), rel=1e-12)
+
+
+def test_pass_at_k_rejects_bad_input() -> None:
+    with pytest.raises(ValueError):
+        pass_at_k(5, 6, 1)
+    with pytest.raises(ValueError):
+        pass_at_k(5, 2, 0)
+
+
+@given(st.integers(1, 300).flatmap(lambda n: st.tuples(st.just(n), st.integers(0, n), st.integers(1, n))))
+def test_pass_at_k_properties(nck: tuple[int, int, int]) -> None:
+    n, c, k = nck
+    value = pass_at_k(n, c, k)
+    assert 0.0 <= value <= 1.0
+    assert pass_at_k(n, c, 1) == c / n
+    if k < n:
+        assert pass_at_k(n, c, k + 1) >= value
+
+
+# --- speed --------------------------------------------------------------------------------
+
+
+@pytest.mark.timeout(30)
+def test_fourteen_benchmarks_of_ten_thousand_items_compare_quickly() -> None:
+    """Not a performance claim: guards against losing the vectorisation."""
+    rng = np.random.default_rng(0)
+    runs = [
+        ((rng.random(10_000) < 0.6).astype(float).tolist(), (rng.random(10_000) < 0.62).astype(float).tolist())
+        for _ in range(14)
+    ]
+    start = time.perf_counter()
+    pvalues = []
+    for a, b in runs:
+        mean_ci(a), mean_ci(b)
+        paired_delta_ci(a, b)
+        pvalues.append(paired_test(a, b)[1])
+    holm(pvalues)
+    assert time.perf_counter() - start < 3.0
