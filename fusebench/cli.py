@@ -204,7 +204,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_rescore)
 
     from fusebench.plugins import register_plugins
+    from fusebench.report.commands import add_report_commands
 
+    add_report_commands(sub)
     register_plugins(sub)
     return parser
 

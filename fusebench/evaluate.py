@@ -64,6 +64,7 @@ def plan_benchmarks(config: EvalConfig) -> list[PlannedBenchmark]:
     if config.limit is not None and config.limit < 1:
         raise UsageError(f"--limit must be >= 1, got {config.limit}")
     suite_generation: dict[str, Any] = {}
+    entries: list[tuple[str, int | None]]
     if config.benchmarks:
         entries = [(name, None) for name in config.benchmarks]
     else:
@@ -155,19 +156,19 @@ def generate_missing(
     try:
         for params, reqs in groups.items():
             # One request per conversation: backends expand params.n themselves.
-            firsts = [r for r in reqs if r.sample_index == 0] if params.n > 1 else reqs
+            firsts = [r for r in reqs if r.sample_index == 0]
             by_item = {(r.benchmark, r.item.id, r.sample_index): r for r in reqs}
             for completion in backend.generate([r.conversation for r in firsts], params):
                 first = firsts[completion.index]
                 j = int(completion.meta.get("sample", 0))
-                req = by_item.get((first.benchmark, first.item.id, j))
-                if req is None:
+                match = by_item.get((first.benchmark, first.item.id, j))
+                if match is None:
                     continue
-                writer.add(_generation_row(req, completion))
+                writer.add(_generation_row(match, completion))
                 calls += 1
-                bars[req.benchmark].update(1)
-        writer.flush()
+                bars[match.benchmark].update(1)
     finally:
+        writer.flush()  # on an exception too: what finished is kept
         for bar in bars.values():
             bar.close()
     return calls

@@ -149,7 +149,7 @@ class Store:
         insert = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}.get(dialect)
         if insert is None:
             raise UsageError(f"store dialect {dialect} is not supported (use SQLite or PostgreSQL)")
-        stmt = insert(table)
+        stmt: Any = insert(table)
         keys = [c.name for c in table.primary_key.columns]
         stmt = stmt.on_conflict_do_update(
             index_elements=keys,
@@ -175,9 +175,7 @@ class Store:
 
     def mark_running(self, run_id: str, environment: dict[str, Any]) -> None:
         with self.engine.begin() as conn:
-            conn.execute(
-                update(runs).where(runs.c.id == run_id).values(status="running", environment=environment)
-            )
+            conn.execute(update(runs).where(runs.c.id == run_id).values(status="running", environment=environment))
 
     def finish_run(self, run_id: str, status: str, summary: dict[str, Any] | None) -> None:
         with self.engine.begin() as conn:

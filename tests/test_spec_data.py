@@ -34,7 +34,12 @@ def test_every_spec_and_suite_member_is_valid() -> None:
 
 @pytest.mark.parametrize(
     ("bench", "size", "first_target"),
-    [("gsm8k", 1319, "18"), ("math", 5000, "2"), ("math500", 500, r"\left( 3, \frac{\pi}{2} \right)"), ("amc23", 40, "27")],
+    [
+        ("gsm8k", 1319, "18"),
+        ("math", 5000, "2"),
+        ("math500", 500, r"\left( 3, \frac{\pi}{2} \right)"),
+        ("amc23", 40, "27"),
+    ],
 )
 def test_bundled_math_data_loads_with_gold_answers(bench: str, size: int, first_target: str) -> None:
     data = load_items(get_benchmark(bench))

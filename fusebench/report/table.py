@@ -17,9 +17,7 @@ def average(scores: Sequence[float]) -> float | None:
     return sum(scores) / len(scores) if scores else None
 
 
-def results_table(
-    results: Sequence[dict[str, Any]], not_implemented: Sequence[str] = (), fmt: str = "simple"
-) -> str:
+def results_table(results: Sequence[dict[str, Any]], not_implemented: Sequence[str] = (), fmt: str = "simple") -> str:
     """Render one run's per-benchmark results."""
     order = {c: i for i, c in enumerate(CATEGORIES)}
     rows = []

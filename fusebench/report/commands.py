@@ -1,0 +1,128 @@
+"""Subcommands that read stored runs: compare, diff, history, gate, tag, report."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from fusebench.errors import UsageError
+
+_FORMATS = ("terminal", "markdown", "csv", "latex", "json")
+
+
+def _benchmarks(text: str | None) -> list[str] | None:
+    if text is None:
+        return None
+    names = [b.strip() for b in text.split(",") if b.strip()]
+    if not names:
+        raise UsageError("--benchmarks names no benchmark")
+    return names
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from fusebench.cli import _open_store
+    from fusebench.compare import compare
+    from fusebench.report.compare_table import render_comparison
+
+    comparison = compare(_open_store(args), args.runs, _benchmarks(args.benchmarks))
+    print(render_comparison(comparison, args.format))
+    return 0
+
+
+def cmd_diff(args: argparse.Namespace) -> int:
+    from fusebench.cli import _open_store
+    from fusebench.compare import diff_runs
+    from fusebench.report.compare_table import render_diff
+
+    diff = diff_runs(_open_store(args), args.run_a, args.run_b, args.benchmark)
+    print(render_diff(diff, args.format, max_chars=args.max_chars))
+    return 0
+
+
+def cmd_history(args: argparse.Namespace) -> int:
+    from fusebench.cli import _open_store
+    from fusebench.history import history
+    from fusebench.report.compare_table import render_history
+
+    print(render_history(history(_open_store(args), args.family, _benchmarks(args.benchmarks)), args.format))
+    return 0
+
+
+def cmd_gate(args: argparse.Namespace) -> int:
+    from fusebench.cli import _open_store
+    from fusebench.history import gate
+    from fusebench.report.compare_table import render_gate
+
+    result = gate(_open_store(args), args.candidate, args.baseline, args.max_drop, _benchmarks(args.benchmarks))
+    print(render_gate(result, args.format))
+    return 0 if result.passed else 1
+
+
+def cmd_tag(args: argparse.Namespace) -> int:
+    from fusebench.cli import _open_store
+    from fusebench.history import set_tags
+
+    tags = set_tags(_open_store(args), args.run, dict(args.tags), args.remove or ())
+    print(", ".join(f"{k}={v}" for k, v in sorted(tags.items())) or "(no tags)")
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from fusebench.cli import _open_store
+    from fusebench.report.html import write_report
+
+    path = write_report(_open_store(args), args.runs, args.output, _benchmarks(args.benchmarks))
+    print(f"report written to {path}")
+    return 0
+
+
+def add_report_commands(sub: Any) -> None:
+    """Add compare, diff, history, gate, tag and report to the CLI's subparsers."""
+    from fusebench.cli import _add_store_args, _tag
+
+    p = sub.add_parser("compare", help="compare runs against the first: deltas, paired CIs, tests, MDE")
+    p.add_argument("runs", nargs="+", help="run id prefixes or model names (latest complete run); first = base")
+    p.add_argument("--benchmarks", help="comma-separated subset")
+    p.add_argument("--format", choices=_FORMATS, default="terminal")
+    _add_store_args(p)
+    p.set_defaults(func=cmd_compare)
+
+    p = sub.add_parser("diff", help="items of one benchmark that flipped between two runs, outputs side by side")
+    p.add_argument("run_a")
+    p.add_argument("run_b")
+    p.add_argument("--benchmark", required=True)
+    p.add_argument("--max-chars", type=int, default=2000, help="truncate each output (0: full; default %(default)s)")
+    p.add_argument("--format", choices=_FORMATS, default="terminal")
+    _add_store_args(p)
+    p.set_defaults(func=cmd_diff)
+
+    p = sub.add_parser("history", help="a family's benchmarks across checkpoints (runs tagged family=..., step=...)")
+    p.add_argument("family")
+    p.add_argument("--benchmarks", help="comma-separated subset")
+    p.add_argument("--format", choices=_FORMATS, default="terminal")
+    _add_store_args(p)
+    p.set_defaults(func=cmd_history)
+
+    p = sub.add_parser("gate", help="exit 1 when the candidate dropped significantly against the baseline")
+    p.add_argument("candidate", help="run id prefix or model name")
+    p.add_argument("--baseline", required=True, help="run id prefix or model name")
+    p.add_argument("--max-drop", type=float, default=1.0, help="tolerated drop in points (default %(default)s)")
+    p.add_argument("--benchmarks", help="comma-separated subset")
+    p.add_argument("--format", choices=("terminal", "markdown", "json"), default="terminal")
+    _add_store_args(p)
+    p.set_defaults(func=cmd_gate)
+
+    p = sub.add_parser("tag", help="add or remove tags of a stored run (family=..., step=...)")
+    p.add_argument("run", help="run id prefix or model name")
+    p.add_argument("tags", nargs="*", type=_tag, help="key=value")
+    p.add_argument("--remove", action="append", metavar="KEY", help="remove a tag (repeatable)")
+    _add_store_args(p)
+    p.set_defaults(func=cmd_tag)
+
+    p = sub.add_parser("report", help="one self-contained HTML report of a comparison")
+    p.add_argument("runs", nargs="+", help="run id prefixes or model names; first = base")
+    p.add_argument("-o", "--output", type=Path, default=Path("report.html"))
+    p.add_argument("--benchmarks", help="comma-separated subset")
+    _add_store_args(p)
+    p.set_defaults(func=cmd_report)

@@ -1,0 +1,246 @@
+"""Render comparisons, histories, diffs and gate results: terminal, markdown, csv, latex, json."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import shutil
+import textwrap
+from collections.abc import Sequence
+from dataclasses import asdict
+from typing import Any
+
+from tabulate import tabulate
+
+from fusebench.compare import RATING_BENCHMARKS, Comparison, Diff, ItemPair, PairedResult
+from fusebench.history import GateResult, History
+
+FORMATS = ("terminal", "markdown", "csv", "latex", "json")
+_TABLEFMT = {"terminal": "simple", "markdown": "github", "latex": "latex_booktabs"}
+MISSING = "missing"
+NORMALISED_NOTE = "normalised average: " + ", ".join(f"{b} x{f:g}" for b, f in RATING_BENCHMARKS.items())
+
+
+def _num(value: float | None, digits: int = 2) -> str:
+    return MISSING if value is None else f"{value:.{digits}f}"
+
+
+def _signed(value: float, digits: int = 2) -> str:
+    return f"{value:+.{digits}f}"
+
+
+def _ci(d: PairedResult) -> str:
+    return f"[{_signed(d.delta.low)}, {_signed(d.delta.high)}]"
+
+
+def _p(p: float) -> str:
+    return "<0.001" if p < 0.001 else f"{p:.3f}"
+
+
+def comparison_table(c: Comparison) -> tuple[list[str], list[list[str]]]:
+    """Headers and formatted rows of a comparison: scores per run, then delta columns per non-base run."""
+    base = c.runs[0].label
+    headers = ["category", "benchmark", "n", *[r.label for r in c.runs]]
+    for run in c.runs[1:]:
+        headers += [f"Δ {run.label} - {base}", "95% CI", "p (Holm)", "test", "MDE"]
+    rows = []
+    previous = None
+    for row in c.rows:
+        ns = sorted({n for n in row.n if n is not None})
+        line = [
+            "" if row.category == previous else row.category,
+            row.benchmark,
+            "/".join(map(str, ns)),
+            *[_num(s) for s in row.scores],
+        ]
+        previous = row.category
+        for d in row.deltas:
+            if d is None:
+                line += [MISSING, "", "", "", ""]
+            else:
+                star = "*" if d.significant(c.alpha) else ""
+                line += [_signed(d.delta.estimate) + star, _ci(d), _p(d.p_holm), d.test, f"{d.mde:.1f}"]
+        rows.append(line)
+    for label, values in (
+        ("average (plain mean)", c.averages.plain),
+        ("average (normalised)", c.averages.normalised),
+    ):
+        line = ["", label, "", *[_num(v) for v in values]]
+        for v in values[1:]:
+            line += ["" if v is None or values[0] is None else _signed(v - values[0]), "", "", "", ""]
+        rows.append(line)
+    return headers, rows
+
+
+def comparison_notes(c: Comparison) -> list[str]:
+    """Legend, method notes and the settings flags printed under the table."""
+    lines = [f"{r.label}: run {r.id}, model {r.model}" + ("  (base)" if i == 0 else "") for i, r in enumerate(c.runs)]
+    lines.append(
+        "Δ: paired mean difference over shared items (per item: mean over samples); 95% CI: paired bootstrap; "
+        f"* = Holm-adjusted p < {c.alpha:g} across all deltas of the table; test: McNemar (0/1) or sign-flip "
+        "permutation; MDE: smallest change detectable with 80% power at this n"
+    )
+    k, total = len(c.averages.benchmarks), len(c.rows)
+    lines.append(f"averages over the {k} of {total} benchmarks every run has; {NORMALISED_NOTE}")
+    if c.flags:
+        lines.append("Settings that differ (treat those deltas with care):")
+        lines += [f"  ! {f}" for f in c.flags]
+    return lines
+
+
+def comparison_records(c: Comparison) -> list[dict[str, Any]]:
+    """One flat record per (benchmark, compared run): raw numbers for csv."""
+    records = []
+    for row in c.rows:
+        for i, run in enumerate(c.runs):
+            rec: dict[str, Any] = {
+                "category": row.category,
+                "benchmark": row.benchmark,
+                "metric": row.metric,
+                "run": run.id,
+                "label": run.label,
+                "n": row.n[i],
+                "score": row.scores[i],
+            }
+            d = row.deltas[i - 1] if i else None
+            rec.update(
+                delta=d and d.delta.estimate,
+                ci_low=d and d.delta.low,
+                ci_high=d and d.delta.high,
+                n_shared=d and d.n_shared,
+                test=d and d.test,
+                p=d and d.p,
+                p_holm=d and d.p_holm,
+                mde=d and d.mde,
+            )
+            records.append(rec)
+    return records
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, indent=2, default=lambda o: o.isoformat() if hasattr(o, "isoformat") else str(o))
+
+
+def render_comparison(c: Comparison, fmt: str = "terminal") -> str:
+    """A comparison in one of FORMATS."""
+    if fmt == "json":
+        return _json(asdict(c))
+    if fmt == "csv":
+        return _csv(comparison_records(c))
+    headers, rows = comparison_table(c)
+    table = tabulate(rows, headers=headers, tablefmt=_TABLEFMT[fmt], disable_numparse=True)
+    notes = comparison_notes(c)
+    if fmt == "latex":
+        return table + "\n" + "\n".join(f"% {n}" for n in notes)
+    if fmt == "markdown":
+        return table + "\n\n" + "\n".join(f"- {n.strip()}" for n in notes)
+    return table + "\n\n" + "\n".join(notes)
+
+
+def _csv(records: Sequence[dict[str, Any]]) -> str:
+    out = io.StringIO()
+    if records:
+        writer = csv.DictWriter(out, fieldnames=list(records[0]), lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(records)
+    return out.getvalue()
+
+
+def render_history(h: History, fmt: str = "terminal") -> str:
+    """A family's benchmarks across steps in one of FORMATS."""
+    if fmt == "json":
+        return _json(asdict(h))
+    headers = ["category", "benchmark", *[f"step {s}" for s in h.steps]]
+    if fmt == "csv":
+        return _csv([dict(zip(headers, [c, b, *s], strict=True)) for c, b, s in h.rows])
+    rows = []
+    previous = None
+    for category, bench, values in h.rows:
+        rows.append(["" if category == previous else category, bench, *[_num(v) for v in values]])
+        previous = category
+    shared = [values for _, _, values in h.rows if all(v is not None for v in values)]
+    if shared:
+        means = [sum(v[i] for v in shared) / len(shared) for i in range(len(h.steps))]  # type: ignore[misc]
+        rows.append(["", "average (plain mean)", *[_num(m) for m in means]])
+    table = tabulate(rows, headers=headers, tablefmt=_TABLEFMT[fmt], disable_numparse=True)
+    note = f"family {h.family}; runs: {', '.join(h.run_ids)}; average over the {len(shared)} benchmarks every step has"
+    return f"{table}\n\n{note}"
+
+
+def _wrap(text: str, width: int, max_chars: int) -> str:
+    if max_chars and len(text) > max_chars:
+        text = text[:max_chars] + f"... [{len(text) - max_chars} more chars]"
+    return "\n".join(textwrap.fill(line, width) if line else "" for line in text.splitlines())
+
+
+def render_diff(d: Diff, fmt: str = "terminal", max_chars: int = 2000, width: int | None = None) -> str:
+    """Flipped items with both outputs side by side (terminal/markdown) or as data (json/csv)."""
+    if fmt == "json":
+        return _json(asdict(d))
+    if fmt == "csv":
+        return _csv([{"change": k, **asdict(p)} for k, ps in _flip_groups(d) for p in ps])
+    c = d.counts
+    lines = [
+        f"{d.benchmark}: A = {d.run_a.label} ({d.run_a.id}), B = {d.run_b.label} ({d.run_b.id})",
+        f"right->wrong {c['right_to_wrong']}, wrong->right {c['wrong_to_right']}, both right {c['both_right']}, "
+        f"both wrong {c['both_wrong']}"
+        + (f"; only in A {c['only_a']}, only in B {c['only_b']}" if c["only_a"] or c["only_b"] else ""),
+    ]
+    total = width or shutil.get_terminal_size((160, 40)).columns
+    col = max(30, (total - 7) // 2)
+    tablefmt = "grid" if fmt == "terminal" else _TABLEFMT[fmt]
+    for kind, pairs in _flip_groups(d):
+        for p in pairs:
+            lines += ["", f"[{kind}] {p.sample_id}  target: {p.target!r}", _pair_table(p, col, max_chars, tablefmt)]
+    return "\n".join(lines)
+
+
+def _flip_groups(d: Diff) -> list[tuple[str, Sequence[ItemPair]]]:
+    return [("right->wrong", d.regressions), ("wrong->right", d.improvements)]
+
+
+def _pair_table(p: ItemPair, col: int, max_chars: int, tablefmt: str) -> str:
+    headers = [
+        f"A  score {p.score_a:g}  extracted {p.extracted_a!r}",
+        f"B  score {p.score_b:g}  extracted {p.extracted_b!r}",
+    ]
+    if tablefmt != "grid":  # markdown / latex cells cannot hold newlines
+        cells = [[p.output_a.replace("\n", " "), p.output_b.replace("\n", " ")]]
+        return tabulate(cells, headers=headers, tablefmt=tablefmt, disable_numparse=True)
+    cells = [[_wrap(p.output_a, col, max_chars), _wrap(p.output_b, col, max_chars)]]
+    return tabulate(cells, headers=[textwrap.fill(h, col) for h in headers], tablefmt="grid", disable_numparse=True)
+
+
+def render_gate(g: GateResult, fmt: str = "terminal") -> str:
+    """The gate verdict, then each offending benchmark with its delta and CI."""
+    c = g.comparison
+    base, cand = c.runs
+    if fmt == "json":
+        payload = {
+            "passed": g.passed,
+            "max_drop": g.max_drop,
+            "failures": [{"benchmark": f.benchmark, "reason": f.reason} for f in g.failures],
+            "comparison": asdict(c),
+        }
+        return _json(payload)
+    verdict = "PASS" if g.passed else f"FAIL ({len(g.failures)} benchmark(s))"
+    head = (
+        f"gate {verdict}: candidate {cand.label} ({cand.id}) vs baseline {base.label} ({base.id}); "
+        f"fails on a drop > {g.max_drop:g} points with Holm-adjusted p < {c.alpha:g}"
+    )
+    rows = []
+    for f in g.failures:
+        d = f.row.deltas[0]
+        rows.append(
+            [f.benchmark, _num(f.row.scores[0]), _num(f.row.scores[1])]
+            + ([_signed(d.delta.estimate), _ci(d), _p(d.p_holm)] if d else ["", "", ""])
+            + [f.reason]
+        )
+    parts = [head]
+    if rows:
+        headers = ["benchmark", "baseline", "candidate", "Δ", "95% CI", "p (Holm)", "reason"]
+        parts.append(tabulate(rows, headers=headers, tablefmt=_TABLEFMT.get(fmt, "simple"), disable_numparse=True))
+    if c.flags:
+        parts.append("\n".join(["Settings that differ:", *[f"  ! {f}" for f in c.flags]]))
+    return "\n\n".join(parts)

@@ -1,0 +1,99 @@
+"""`gate`, `history` and `tag` on hand-built stored runs: verdicts, exit codes 0/1/2, step order."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from test_compare_support import add_run, binary
+
+from fusebench.errors import UsageError
+from fusebench.history import gate, history, set_tags
+from fusebench.store import Store
+
+pytest_plugins = ["test_compare_support"]  # the store and cli fixtures
+
+
+@pytest.fixture
+def gated(store: Store) -> Store:
+    # baseline right on 0-59 of 100 gsm8k items and 0-19 of 40 amc23 items.
+    add_run(store, "base", "org/base", {"gsm8k": binary(100, range(60)), "amc23": binary(40, range(20))})
+    # big significant drop on gsm8k: loses 20 items, gains none (McNemar p = 2^-19)
+    add_run(store, "bad", "org/bad", {"gsm8k": binary(100, range(40)), "amc23": binary(40, range(20))})
+    # small drop: loses 1 item of 100 (1 point, not significant)
+    add_run(store, "ok", "org/ok", {"gsm8k": binary(100, range(59)), "amc23": binary(40, range(1, 21))})
+    add_run(store, "partial", "org/partial", {"gsm8k": binary(100, range(60))})
+    return store
+
+
+def test_gate_fails_on_significant_drop(gated: Store) -> None:
+    result = gate(gated, "bad", "base", max_drop=1.0)
+    assert not result.passed
+    [failure] = result.failures
+    assert failure.benchmark == "gsm8k"
+    d = failure.row.deltas[0]
+    assert d is not None and d.delta.estimate == pytest.approx(-20.0)
+    assert d.p == pytest.approx(2 / 2**20) and d.p_holm == pytest.approx(2 * 2 / 2**20)  # Holm over 2 benchmarks
+
+
+def test_gate_tolerates_drops_below_max_drop_or_not_significant(gated: Store) -> None:
+    assert gate(gated, "ok", "base", max_drop=1.0).passed
+    assert gate(gated, "bad", "base", max_drop=25.0).passed  # -20 is within a 25-point allowance
+
+
+def test_gate_missing_benchmark_fails_unless_excluded(gated: Store) -> None:
+    result = gate(gated, "partial", "base")
+    assert [(f.benchmark, f.reason) for f in result.failures] == [("amc23", "missing in the candidate")]
+    assert gate(gated, "partial", "base", benchmarks=["gsm8k"]).passed
+
+
+def test_gate_bad_input(gated: Store) -> None:
+    with pytest.raises(UsageError, match="max-drop"):
+        gate(gated, "ok", "base", max_drop=-1)
+    with pytest.raises(UsageError, match="no run id starts with"):
+        gate(gated, "ok", "nothere")
+
+
+def test_gate_exit_codes(cli, gated: Store) -> None:
+    code, out, _ = cli("gate", "ok", "--baseline", "base")
+    assert code == 0 and out.startswith("gate PASS")
+    code, out, _ = cli("gate", "org/bad", "--baseline", "org/base", "--max-drop", "1")
+    assert code == 1 and "gate FAIL (1 benchmark(s))" in out
+    assert "gsm8k" in out and "-20.00" in out and "dropped 20.00 points" in out
+    code, _, err = cli("gate", "ok", "--baseline", "nothere")
+    assert code == 2 and "nothere" in err
+    code, _, err = cli("gate", "ok", "--baseline", "base", "--benchmarks", "mbpp")
+    assert code == 2 and "mbpp" in err
+    code, out, _ = cli("gate", "bad", "--baseline", "base", "--format", "json")
+    assert code == 1 and json.loads(out)["failures"][0]["benchmark"] == "gsm8k"
+
+
+def test_history_sorted_by_numeric_step(store: Store) -> None:
+    for run_id, step, right in [("s100", "100", 7), ("s20", "20", 5), ("s3", "3", 2), ("s20b", "20", 6)]:
+        add_run(store, run_id, "ckpt", {"gsm8k": binary(10, range(right))}, tags={"family": "fam", "step": step})
+    add_run(store, "other", "x", {"gsm8k": [1.0]}, tags={"family": "else", "step": "1"})
+    add_run(store, "broken", "x", {"gsm8k": [1.0]}, tags={"family": "fam", "step": "50"}, status="failed")
+    h = history(store, "fam")
+    assert h.steps == ("3", "20", "100")
+    assert h.run_ids == ("s3", "s20b", "s100")  # the latest run of step 20 wins; failed runs are skipped
+    assert h.rows == (("math", "gsm8k", (20.0, 60.0, 70.0)),)
+    with pytest.raises(UsageError, match="family=nobody"):
+        history(store, "nobody")
+
+
+def test_tag_then_history_cli(cli, store: Store) -> None:
+    add_run(store, "r1", "m1", {"gsm8k": binary(4, {0})})
+    add_run(store, "r2", "m2", {"gsm8k": binary(4, {0, 1}), "amc23": [1.0]})
+    assert cli("tag", "r1", "family=f", "step=10") == (0, "family=f, step=10\n", "")
+    assert set_tags(store, "r2", {"family": "f", "step": "9", "tmp": "x"}, remove=["tmp"]) == {
+        "family": "f",
+        "step": "9",
+    }
+    code, out, _ = cli("history", "f")
+    assert code == 0
+    header, _, line_amc, line_gsm, avg = out.splitlines()[:5]
+    assert header.split()[-4:] == ["step", "9", "step", "10"]
+    assert line_gsm.split()[-2:] == ["50.00", "25.00"] and line_amc.split()[-2:] == ["100.00", "missing"]
+    assert avg.split()[-2:] == ["50.00", "25.00"]  # over gsm8k, the one benchmark both steps have
+    code, _, err = cli("tag", "r1", "novalue")
+    assert code == 2 and "key=value" in err
