@@ -89,7 +89,14 @@ def cmd_eval(args: argparse.Namespace) -> int:
         progress=not args.no_progress,
     )
     store = _open_store(args, writable=True)
-    options = BackendOptions(batch_size=args.batch_size, dtype=args.dtype, device=args.device)
+    options = BackendOptions(
+        batch_size=args.batch_size,
+        dtype=args.dtype,
+        device=args.device,
+        base_url=args.base_url,
+        api_key_env=args.api_key_env,
+        concurrency=args.concurrency,
+    )
     outcome = run_eval(config, store, lambda: make_backend(args.backend, args.model, options))
     folder = export_run(store, outcome.run_id, args.output_dir)
     print(results_table(outcome.results, outcome.not_implemented))
@@ -172,7 +179,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--suite", default="demo", help="suite id (default: %(default)s)")
     p.add_argument("--benchmarks", help="comma-separated benchmark ids (instead of --suite)")
     p.add_argument("--limit", type=_positive_int, help="first N items of each benchmark")
-    p.add_argument("--backend", default="hf", help="hf (default)")
+    p.add_argument("--backend", default="hf", help="hf (default) or openai (any /v1/chat/completions server)")
+    p.add_argument("--base-url", help="openai backend: server URL, e.g. http://127.0.0.1:8000/v1")
+    p.add_argument("--api-key-env", help="openai backend: name of the env var holding the API key")
+    p.add_argument("--concurrency", type=_positive_int, default=16, help="openai backend: parallel requests")
     p.add_argument("--batch-size", type=_positive_int)
     p.add_argument("--dtype", default="auto", choices=["auto", "float32", "bfloat16", "float16"])
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, ...")

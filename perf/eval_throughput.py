@@ -1,0 +1,108 @@
+"""fusebench's HF backend vs lm-eval's HF backend on the same GSM8K items, model and greedy settings, in one run.
+
+lm-eval reads the same bundled JSONL through a local task config (its built-in tasks need the hub); it is timed at
+each batch size given (its default of 1 is no fair baseline) and the best is the baseline. Prints one line per
+figure, then `ratio: X` = lm-eval's best time / fusebench's time (higher = fusebench faster). Also times a fully
+cached fusebench rerun (target < 2 s, 0 model calls).
+
+    python perf/eval_throughput.py --items 100 --max-new-tokens 256 --lm-eval-batch-sizes 1,8,32
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+from fusebench.backends import BackendOptions, make_backend  # noqa: E402
+from fusebench.evaluate import EvalConfig, run_eval  # noqa: E402
+from fusebench.models import load_source, resolve_model  # noqa: E402
+from fusebench.spec import benchmarks_dir, get_benchmark  # noqa: E402
+from fusebench.store import Store  # noqa: E402
+
+
+def time_fusebench(items: int, max_new_tokens: int, batch_size: int | None) -> tuple[float, float, int, list[str]]:
+    """(first run seconds, cached rerun seconds, model calls on rerun, outputs)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        store = Store(f"sqlite:///{tmp}/fb.db")
+        config = EvalConfig(
+            benchmarks=["gsm8k"], limit=items, generation={"max_new_tokens": max_new_tokens}, progress=False
+        )
+        options = BackendOptions(batch_size=batch_size)
+        started = time.perf_counter()
+        first = run_eval(config, store, lambda: make_backend("hf", None, options))
+        elapsed = time.perf_counter() - started
+        started = time.perf_counter()
+        again = run_eval(config, store, lambda: make_backend("hf", None, options))
+        cached = time.perf_counter() - started
+        scores = store.get_scores(first.run_id, "gsm8k")
+        gens = store.get_generations(s["generation_key"] for s in scores)
+        order = sorted(scores, key=lambda s: int(s["sample_id"]))
+        return elapsed, cached, again.model_calls, [gens[s["generation_key"]]["output"] for s in order]
+
+
+def time_lm_eval(items: int, max_new_tokens: int, batch_size: int, model_dir: str) -> tuple[float, list[str]]:
+    import lm_eval
+
+    spec = get_benchmark("gsm8k")
+    data = str(benchmarks_dir() / str(spec.data.path))
+    task = {
+        "task": "gsm8k_fusebench_local",
+        "dataset_path": "json",
+        "dataset_kwargs": {"data_files": {"test": data}},
+        "test_split": "test",
+        "output_type": "generate_until",
+        "doc_to_text": "{{question}}",
+        "doc_to_target": "{{answer.split('####')[-1].strip()}}",
+        "generation_kwargs": {"until": ["<|im_end|>"], "max_gen_toks": max_new_tokens, "do_sample": False},
+        "metric_list": [{"metric": "exact_match"}],
+    }
+    started = time.perf_counter()
+    results = lm_eval.simple_evaluate(
+        model="hf",
+        model_args={"pretrained": model_dir, "dtype": "float32", "device": "cpu"},
+        tasks=[task],
+        batch_size=batch_size,
+        limit=items,
+        apply_chat_template=True,
+        system_instruction=spec.prompt.system,
+        log_samples=True,
+        bootstrap_iters=0,
+    )
+    elapsed = time.perf_counter() - started
+    assert results is not None
+    samples = sorted(results["samples"]["gsm8k_fusebench_local"], key=lambda s: s["doc_id"])
+    return elapsed, [s["resps"][0][0] for s in samples]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--items", type=int, default=100)
+    parser.add_argument("--max-new-tokens", type=int, default=256)
+    parser.add_argument("--batch-size", type=int, default=None, help="fusebench batch size (default: backend's)")
+    parser.add_argument("--lm-eval-batch-sizes", default="1,8,32")
+    args = parser.parse_args()
+
+    model_dir, _ = load_source(resolve_model(None))
+    fb_time, cached_time, cached_calls, fb_out = time_fusebench(args.items, args.max_new_tokens, args.batch_size)
+    print(f"fusebench hf: {fb_time:.1f} s for {args.items} items ({args.items / fb_time:.2f} items/s)")
+    print(f"fusebench cached rerun: {cached_time:.2f} s, {cached_calls} model calls")
+    best = None
+    for bs in [int(b) for b in args.lm_eval_batch_sizes.split(",")]:
+        lm_time, lm_out = time_lm_eval(args.items, args.max_new_tokens, bs, model_dir)
+        same = sum(a.strip() == b.strip() for a, b in zip(fb_out, lm_out, strict=False))
+        print(f"lm-eval hf batch {bs}: {lm_time:.1f} s; identical greedy outputs {same}/{len(fb_out)}")
+        best = lm_time if best is None else min(best, lm_time)
+    assert best is not None
+    print(f"lm-eval best: {best:.1f} s")
+    print(f"ratio: {best / fb_time:.2f}")
+
+
+if __name__ == "__main__":
+    main()
