@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import gzip
 import hashlib
+import importlib.util
 import json
 import os
 from dataclasses import dataclass
@@ -48,7 +50,8 @@ def _read_rows(path: Path) -> list[dict[str, Any]]:
         except Exception as exc:  # pyarrow raises several types for a damaged file
             raise UsageError(f"corrupt data file {path}: {exc}".splitlines()[0]) from exc
     rows = []
-    with path.open(encoding="utf-8") as fh:
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rt", encoding="utf-8") as fh:
         for lineno, line in enumerate(fh, 1):
             if not line.strip():
                 continue
@@ -59,11 +62,21 @@ def _read_rows(path: Path) -> list[dict[str, Any]]:
     return rows
 
 
+def resolve_data_path(spec_path: str) -> Path:
+    """A spec's data path: relative to benchmarks/, absolute, or `pkg:PACKAGE/FILE` inside an installed package."""
+    if spec_path.startswith("pkg:"):
+        package, _, inner = spec_path.removeprefix("pkg:").partition("/")
+        found = importlib.util.find_spec(package)
+        if found is None or not found.submodule_search_locations:
+            raise UsageError(f"data file {spec_path} needs the package {package!r}: pip install it")
+        return Path(next(iter(found.submodule_search_locations))) / inner
+    path = Path(spec_path)
+    return path if path.is_absolute() else benchmarks_dir() / path
+
+
 def _load_local(data: DataSpec, bench_id: str) -> tuple[list[dict[str, Any]], str, str]:
     assert data.path is not None
-    path = Path(data.path)
-    if not path.is_absolute():
-        path = benchmarks_dir() / path
+    path = resolve_data_path(data.path)
     if not path.is_file():
         raise UsageError(f"data file for {bench_id} not found: {path}")
     checksum = sha256_file(path)

@@ -100,7 +100,7 @@ def build_requests(planned: Sequence[PlannedBenchmark], fingerprint: dict[str, A
             for j in range(p.params.n):
                 key = generation_key(
                     model_fingerprint=fingerprint,
-                    benchmark=p.spec.id,
+                    benchmark=p.spec.generation_id,
                     benchmark_version=p.spec.version,
                     sample_id=item.id,
                     sample_index=j,

@@ -5,13 +5,17 @@ from __future__ import annotations
 from fusebench.backends.base import Conversation
 from fusebench.data import Item
 from fusebench.errors import UsageError
+from fusebench.scorers.choice import format_choices
 from fusebench.spec import PromptSpec
 
 
 def build_conversation(prompt: PromptSpec, item: Item) -> Conversation:
     """Render the user template with the item's fields (`{input}` is the item's input)."""
+    text = item.input
+    if prompt.choices_field:
+        text = format_choices(text, list(item.row[prompt.choices_field]))
     try:
-        user = prompt.user.format_map({**item.row, "input": item.input})
+        user = prompt.user.format_map({**item.row, "input": text})
     except (KeyError, IndexError, ValueError) as exc:
         raise UsageError(f"prompt template {prompt.user!r} cannot be filled for item {item.id}: {exc}") from exc
     conv: Conversation = []

@@ -54,6 +54,7 @@ class PromptSpec:
 
     user: str = "{input}"
     system: str | None = None
+    choices_field: str | None = None  # multiple choice: `{input}` becomes the question with lettered options
 
 
 @dataclass(frozen=True)
@@ -69,6 +70,12 @@ class BenchmarkSpec:
     size: int | None = None
     description: str = ""
     implemented: bool = True
+    cache_as: str | None = None  # share generations with another benchmark (same prompts, another scorer)
+
+    @property
+    def generation_id(self) -> str:
+        """The benchmark id that generation cache keys use."""
+        return self.cache_as or self.id
 
 
 @dataclass(frozen=True)

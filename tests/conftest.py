@@ -34,3 +34,7 @@ def run_cli(*args: str, env: dict[str, str] | None = None, timeout: float = 600)
 def _offline() -> None:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+
+
+# Real benchmark data beside the repository (../shared/data); CI lays a copy there too. The product never reads it.
+SHARED_DATA = REPO.parent / "shared" / "data"

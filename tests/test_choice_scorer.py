@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import string
 import time
-from pathlib import Path
 
 import pytest
 from hypothesis import given
@@ -13,10 +12,11 @@ from hypothesis import strategies as st
 from fusebench.errors import UsageError
 from fusebench.scorers.base import ScoreInput, get_scorer
 from fusebench.scorers.choice import extract_choice, format_choices, score_choice, shuffle_options
+from tests.conftest import SHARED_DATA
 
 FOUR = ["0", "2", "Paris, France", "None of the above"]
 TEN = ["0", "30", "3", "10", "12", "50", "2", "100", "20", "5"]
-MMLU_PRO_VALIDATION = Path("/work/shared/data/mmlu_pro/validation-00000-of-00001.parquet")
+MMLU_PRO_VALIDATION = SHARED_DATA / "mmlu_pro" / "validation-00000-of-00001.parquet"
 
 LONG_COT = (
     "Let's think step by step. Option (A) claims the ring has characteristic 30, which is false because 30 * 2 != 0. "

