@@ -63,9 +63,7 @@ class Backend(Protocol):
         """Identity of the model for cache keys: model id, revision/file hash, chat-template hash."""
         ...
 
-    def generate(
-        self, convs: Sequence[Conversation], params: GenParams
-    ) -> Iterator[Completion]:
+    def generate(self, convs: Sequence[Conversation], params: GenParams) -> Iterator[Completion]:
         """Yield one Completion per conversation (n per conversation when params.n > 1), as they finish."""
         ...
 
