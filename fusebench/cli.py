@@ -129,13 +129,16 @@ def cmd_runs(args: argparse.Namespace) -> int:
 
 
 def cmd_show(args: argparse.Namespace) -> int:
-    from fusebench.report.table import results_table
+    from fusebench.report.table import breakdown_table, results_table
 
     store = _open_store(args)
     run = store.get_run(args.run_id)
     results = store.get_benchmark_results(run["id"])
     print(f"run {run['id']}  model {run['model']}  backend {run['backend']}  status {run['status']}")
     print(results_table(results, (run["summary"] or {}).get("not_implemented", [])))
+    groups = breakdown_table(results)
+    if groups:
+        print(f"\n{groups}")
     print(f"\nper-sample logs: {args.output_dir / 'runs' / run['id'] / 'samples'}")
     return 0
 

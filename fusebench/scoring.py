@@ -40,14 +40,29 @@ def score_benchmark(spec: BenchmarkSpec, items: Sequence[Item], outputs: Sequenc
     else:
         scores = [scorer(inp) for inp in inputs]
     per_item: dict[str, list[float]] = defaultdict(list)
+    rows = {}
     for item, score in zip(items, scores, strict=True):
         per_item[item.id].append(score.value)
-    item_means = [sum(v) / len(v) for v in per_item.values()]
-    ci = mean_ci(item_means)
-    failures = sum(1 for s in scores if s.reason in FAILURE_REASONS)
+        rows[item.id] = item.row
+    item_means = {item_id: sum(v) / len(v) for item_id, v in per_item.items()}
+    ci = mean_ci(list(item_means.values()))
+    details: dict[str, Any] = {
+        "n_samples": len(scores),
+        "extraction_failures": sum(1 for s in scores if s.reason in FAILURE_REASONS),
+    }
+    if spec.breakdown_field:
+        details["breakdown"] = breakdown(item_means, {i: str(r.get(spec.breakdown_field)) for i, r in rows.items()})
     return BenchmarkScore(
         scores=scores,
         n_items=len(per_item),
         interval=Interval(100 * ci.estimate, 100 * ci.low, 100 * ci.high),
-        details={"n_samples": len(scores), "extraction_failures": failures},
+        details=details,
     )
+
+
+def breakdown(item_means: dict[str, float], groups: dict[str, str]) -> dict[str, dict[str, float]]:
+    """Per-group item count and score (points), e.g. MMLU-Pro's 14 categories."""
+    members: dict[str, list[float]] = defaultdict(list)
+    for item_id, value in item_means.items():
+        members[groups[item_id]].append(value)
+    return {g: {"n": len(v), "score": 100 * sum(v) / len(v)} for g, v in sorted(members.items())}

@@ -70,6 +70,7 @@ class BenchmarkSpec:
     size: int | None = None
     description: str = ""
     implemented: bool = True
+    breakdown_field: str | None = None  # item field to report per-group scores by (e.g. MMLU-Pro's category)
     cache_as: str | None = None  # share generations with another benchmark (same prompts, another scorer)
 
     @property

@@ -9,7 +9,7 @@ from tabulate import tabulate
 
 from fusebench.spec import CATEGORIES
 
-HEADERS = ("category", "benchmark", "metric", "n", "score", "95% CI")
+HEADERS = ("category", "benchmark", "metric", "n", "score", "95% CI", "no answer")
 
 
 def average(scores: Sequence[float]) -> float | None:
@@ -23,10 +23,23 @@ def results_table(results: Sequence[dict[str, Any]], not_implemented: Sequence[s
     rows = []
     for r in sorted(results, key=lambda r: (order.get(r["category"], 99), r["benchmark"])):
         ci = f"[{r['ci_low']:.1f}, {r['ci_high']:.1f}]"
-        rows.append([r["category"], r["benchmark"], r["metric"], r["n"], f"{r['score']:.2f}", ci])
+        details = r.get("details") or {}
+        failures = details.get("extraction_failures", 0)
+        failed = f"{100 * failures / details['n_samples']:.0f}%" if details.get("n_samples") else ""
+        rows.append([r["category"], r["benchmark"], r["metric"], r["n"], f"{r['score']:.2f}", ci, failed])
     for name in not_implemented:
         rows.append(["", name, "", "", "not implemented", ""])
     avg = average([r["score"] for r in results])
     if avg is not None:
         rows.append(["", "average (plain mean)", "", "", f"{avg:.2f}", ""])
     return tabulate(rows, headers=HEADERS, tablefmt=fmt)
+
+
+def breakdown_table(results: Sequence[dict[str, Any]], fmt: str = "simple") -> str:
+    """Per-group scores (e.g. MMLU-Pro categories) of the benchmarks that have a breakdown."""
+    rows = [
+        [r["benchmark"], group, v["n"], f"{v['score']:.2f}"]
+        for r in results
+        for group, v in ((r.get("details") or {}).get("breakdown") or {}).items()
+    ]
+    return tabulate(rows, headers=("benchmark", "group", "n", "score"), tablefmt=fmt) if rows else ""
