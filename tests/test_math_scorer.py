@@ -6,7 +6,7 @@ import json
 import signal
 import threading
 import time
-from decimal import Decimal
+from decimal import Decimal, localcontext
 from fractions import Fraction
 
 import pytest
@@ -179,7 +179,9 @@ def test_fraction_spellings_are_equivalent(q: Fraction) -> None:
     assert is_equivalent(latex, f"{a}/{b}")
     assert is_equivalent(f"{a}/{b}", latex)
     if 10**6 % b == 0:  # a terminating decimal
-        assert is_equivalent(str(Decimal(a) / Decimal(b)), latex)  # exact, unlike float
+        with localcontext(prec=200):  # exact and in plain notation, unlike float or the default context
+            decimal = format(Decimal(a) / Decimal(b), "f")
+        assert is_equivalent(decimal, latex)
     assert not is_equivalent(latex, f"{a + 1}/{b}")
 
 
