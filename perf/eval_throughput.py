@@ -14,17 +14,16 @@ import argparse
 import os
 import tempfile
 import time
-from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-from fusebench.backends import BackendOptions, make_backend  # noqa: E402
-from fusebench.evaluate import EvalConfig, run_eval  # noqa: E402
-from fusebench.models import load_source, resolve_model  # noqa: E402
-from fusebench.spec import benchmarks_dir, get_benchmark  # noqa: E402
-from fusebench.store import Store  # noqa: E402
+from fusebench.backends import BackendOptions, make_backend
+from fusebench.evaluate import EvalConfig, run_eval
+from fusebench.models import load_source, resolve_model
+from fusebench.spec import benchmarks_dir, get_benchmark
+from fusebench.store import Store
 
 
 def time_fusebench(items: int, max_new_tokens: int, batch_size: int | None) -> tuple[float, float, int, list[str]]:
