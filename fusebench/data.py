@@ -7,6 +7,7 @@ import hashlib
 import importlib.util
 import json
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -104,6 +105,28 @@ def _load_hub(data: DataSpec, bench_id: str) -> tuple[list[dict[str, Any]], str,
     return [dict(r) for r in ds], f"hf://{hub.id}@{hub.revision}", hub.revision
 
 
+RowPreparer = Callable[[list[dict[str, Any]], BenchmarkSpec], list[dict[str, Any]]]
+PREPARERS: dict[str, RowPreparer] = {}
+
+
+def register_preparer(name: str) -> Callable[[RowPreparer], RowPreparer]:
+    """Register a row preparer: a benchmark-specific step between raw rows and items (filter, reshape, shuffle)."""
+
+    def deco(fn: RowPreparer) -> RowPreparer:
+        PREPARERS[name] = fn
+        return fn
+
+    return deco
+
+
+def _prepare(name: str, rows: list[dict[str, Any]], spec: BenchmarkSpec) -> list[dict[str, Any]]:
+    import fusebench.preparers  # noqa: F401  (registers the built-ins)
+
+    if name not in PREPARERS:
+        raise UsageError(f"benchmark {spec.id}: unknown data.prepare {name!r}")
+    return PREPARERS[name](rows, spec)
+
+
 def load_items(spec: BenchmarkSpec, limit: int | None = None) -> LoadedData:
     """Load a benchmark's items: the bundled file when there is one, else the pinned hub dataset."""
     data = spec.data
@@ -113,6 +136,8 @@ def load_items(spec: BenchmarkSpec, limit: int | None = None) -> LoadedData:
         rows, source, checksum = _load_hub(data, spec.id)
     else:
         raise UsageError(f"benchmark {spec.id} has no data source")
+    if data.prepare:
+        rows = _prepare(data.prepare, rows, spec)
     transform = TRANSFORMS.get(data.target_transform)
     if transform is None:
         raise UsageError(f"benchmark {spec.id}: unknown target_transform {data.target_transform!r}")

@@ -46,6 +46,8 @@ class DataSpec:
     input_field: str = "question"
     target_field: str = "answer"
     target_transform: str = "identity"
+    prepare: str | None = None  # a registered row preparer (fusebench/preparers.py), run before field mapping
+    options: dict[str, Any] = field(default_factory=dict)  # free-form settings for the preparer
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,1 @@
+"""Benchmark-specific row preparers (filtering, reshaping, option shuffling), registered by name."""
