@@ -63,7 +63,7 @@ class HFBackend:
             raise UsageError(f"model {model.name!r} has no chat template")
         self._source, self._revision = source, revision
         try:
-            gen_eos = GenerationConfig.from_pretrained(source, revision=revision).eos_token_id
+            gen_eos = GenerationConfig.from_pretrained(source, revision=revision or "main").eos_token_id
         except OSError:  # no generation_config.json: the tokenizer's EOS
             gen_eos = None
         eos = gen_eos if gen_eos is not None else self.tokenizer.eos_token_id
