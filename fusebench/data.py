@@ -88,13 +88,40 @@ def _load_local(data: DataSpec, bench_id: str) -> tuple[list[dict[str, Any]], st
     return _read_rows(path), str(path), checksum
 
 
+def _hub_rows(data: DataSpec) -> list[dict[str, Any]]:
+    """Rows of a hub dataset at its pinned revision. Options: `hub_files` (files of the repo read directly, for
+    repos that `datasets` cannot load, e.g. script-based ones) or `hub_configs` (several configs concatenated,
+    each row tagged with its config as `hub_config`); else the spec's one config and split."""
+    hub = data.hub
+    assert hub is not None
+    if data.options.get("hub_files"):
+        from huggingface_hub import hf_hub_download
+
+        rows = []
+        for name in data.options["hub_files"]:
+            path = hf_hub_download(hub.id, name, repo_type="dataset", revision=hub.revision)
+            rows.extend(_read_rows(Path(path)))
+        return rows
+    import datasets
+
+    configs = data.options.get("hub_configs")
+    if not configs:
+        ds = datasets.load_dataset(hub.id, hub.config, split=hub.split, revision=hub.revision)
+        return [dict(r) for r in ds]
+    rows = []
+    for config in configs:
+        ds = datasets.load_dataset(hub.id, config, split=hub.split, revision=hub.revision)
+        rows.extend({**dict(r), "hub_config": config} for r in ds)
+    return rows
+
+
 def _load_hub(data: DataSpec, bench_id: str) -> tuple[list[dict[str, Any]], str, str]:
     hub = data.hub
     assert hub is not None
-    import datasets
-
     try:
-        ds = datasets.load_dataset(hub.id, hub.config, split=hub.split, revision=hub.revision)
+        rows = _hub_rows(data)
+    except UsageError:
+        raise
     except Exception as exc:
         offline = os.environ.get("HF_HUB_OFFLINE") or os.environ.get("HF_DATASETS_OFFLINE")
         hint = " (offline: download it once with network access, or point the spec's data.path at a local file)"
@@ -102,7 +129,7 @@ def _load_hub(data: DataSpec, bench_id: str) -> tuple[list[dict[str, Any]], str,
             f"cannot load {bench_id} from the hub {hub.id}@{hub.revision}: {type(exc).__name__}"
             + (hint if offline else "")
         ) from exc
-    return [dict(r) for r in ds], f"hf://{hub.id}@{hub.revision}", hub.revision
+    return rows, f"hf://{hub.id}@{hub.revision}", hub.revision
 
 
 RowPreparer = Callable[[list[dict[str, Any]], BenchmarkSpec], list[dict[str, Any]]]

@@ -214,7 +214,12 @@ def run_eval(
         "limit": config.limit,
         "generation": config.generation,
         "per_benchmark": {
-            p.spec.id: {"version": p.spec.version, "n_items": len(p.data.items), "params": p.params.to_dict()}
+            p.spec.id: {
+                "version": p.spec.version,
+                "n_items": len(p.data.items),
+                "params": p.params.to_dict(),
+                "data_options": p.spec.data.options,  # e.g. GPQA's option-shuffle seed
+            }
             for p in planned
             if p.data is not None and p.params is not None
         },

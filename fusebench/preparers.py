@@ -1,1 +1,196 @@
 """Benchmark-specific row preparers (filtering, reshaping, option shuffling), registered by name."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import io
+import json
+import pickle
+import zlib
+from datetime import date, datetime
+from typing import Any
+
+from fusebench.data import register_preparer
+from fusebench.errors import UsageError
+from fusebench.scorers.choice import LETTERS, shuffle_options
+from fusebench.spec import BenchmarkSpec
+
+# --- MMLU-redux ----------------------------------------------------------------------------------------
+
+
+def mmlu_redux_gold(row: dict[str, Any], corrected: bool) -> str | None:
+    """The gold letter of an MMLU-redux row, or None when its annotation excludes it.
+
+    Kept: error_type "ok" (gold: the MMLU answer index); with `corrected`, also "wrong_groundtruth" rows whose
+    annotators' `correct_answer` is one letter A-D (gold: that letter). Every other error type is excluded.
+    """
+    error_type = row.get("error_type")
+    if error_type == "ok":
+        return LETTERS[int(row["answer"])]
+    if corrected and error_type == "wrong_groundtruth":
+        fixed = str(row.get("correct_answer") or "").strip()
+        if len(fixed) == 1 and fixed in "ABCD":
+            return fixed
+    return None
+
+
+@register_preparer("mmlu_redux")
+def prepare_mmlu_redux(rows: list[dict[str, Any]], spec: BenchmarkSpec) -> list[dict[str, Any]]:
+    """Keep the rows whose annotation confirms (or corrects) the answer; add `id` (subject/row index within the
+    subject), `subject`, `options` (the choices) and the gold letter `gold`. Option: `corrected_groundtruth`
+    (default true)."""
+    corrected = bool(spec.data.options.get("corrected_groundtruth", True))
+    out: list[dict[str, Any]] = []
+    index: dict[str, int] = {}
+    for row in rows:
+        subject = str(row.get("hub_config") or row.get("subject") or "")
+        position = index.get(subject, 0)
+        index[subject] = position + 1
+        gold = mmlu_redux_gold(row, corrected)
+        if gold is not None:
+            out.append(
+                {
+                    **row,
+                    "id": f"{subject}/{position}",
+                    "subject": subject,
+                    "options": list(row["choices"]),
+                    "gold": gold,
+                }
+            )
+    return out
+
+
+# --- GPQA ----------------------------------------------------------------------------------------------
+
+GPQA_ANSWERS = ("Correct Answer", "Incorrect Answer 1", "Incorrect Answer 2", "Incorrect Answer 3")
+
+
+@register_preparer("gpqa")
+def prepare_gpqa(rows: list[dict[str, Any]], spec: BenchmarkSpec) -> list[dict[str, Any]]:
+    """Shuffle each question's four answers with `shuffle_seed` (a spec option, so recorded with the run) and
+    the item id; add `options` (shuffled) and `gold` (the letter of the correct answer)."""
+    seed = spec.data.options.get("shuffle_seed")
+    if not isinstance(seed, int):
+        raise UsageError(f"benchmark {spec.id}: data.options.shuffle_seed must be an integer")
+    id_field = spec.data.id_field
+    out = []
+    for index, row in enumerate(rows):
+        item_id = str(row[id_field]) if id_field else str(index)
+        try:
+            answers = [str(row[name]).strip() for name in GPQA_ANSWERS]
+        except KeyError as exc:
+            raise UsageError(f"benchmark {spec.id}: row {index} has no field {exc}") from exc
+        options, correct = shuffle_options(answers, 0, seed, item_id)
+        out.append({**row, "options": options, "gold": LETTERS[correct]})
+    return out
+
+
+# --- LiveCodeBench -------------------------------------------------------------------------------------
+
+MAX_TESTS_BYTES = 1 << 30  # a decompressed private-test blob larger than this is refused
+
+
+class _DataOnlyUnpickler(pickle.Unpickler):
+    """Loads only plain data (str, bytes, numbers, lists, dicts, ...): any class or function is refused."""
+
+    def find_class(self, module: str, name: str) -> Any:
+        raise pickle.UnpicklingError(f"refusing to load {module}.{name}: only plain data is accepted")
+
+
+def decode_tests(raw: Any) -> list[dict[str, Any]]:
+    """LiveCodeBench test cases from a `public_test_cases` / `private_test_cases` field: a JSON list, or (private
+    tests) base64 of zlib of a pickled JSON string. The pickle is read data-only: no global (class, function)
+    is ever resolved, the decompressed size is capped, and the result must be JSON text."""
+    if isinstance(raw, list):
+        return raw
+    text = str(raw or "")
+    if not text.strip():
+        return []
+    try:
+        tests = json.loads(text)
+    except json.JSONDecodeError:
+        tests = json.loads(_unpack(text))
+    if not isinstance(tests, list) or not all(isinstance(t, dict) and {"input", "output"} <= t.keys() for t in tests):
+        raise ValueError("test cases are not a list of {input, output} objects")
+    return tests
+
+
+def _unpack(text: str) -> str:
+    try:
+        packed = base64.b64decode(text.encode("ascii"), validate=True)
+    except (binascii.Error, UnicodeEncodeError) as exc:
+        raise ValueError(f"test cases are neither JSON nor base64: {exc}") from exc
+    inflate = zlib.decompressobj()
+    blob = inflate.decompress(packed, MAX_TESTS_BYTES)
+    if inflate.unconsumed_tail:
+        raise ValueError(f"decompressed test cases exceed {MAX_TESTS_BYTES} bytes")
+    value = _DataOnlyUnpickler(io.BytesIO(blob)).load()
+    if isinstance(value, bytes):
+        value = value.decode("utf-8")
+    if not isinstance(value, str):
+        raise ValueError(f"unpickled test cases are a {type(value).__name__}, not JSON text")
+    return value
+
+
+def _day(value: Any, what: str) -> date:
+    if isinstance(value, datetime):
+        return value.date()
+    if isinstance(value, date):
+        return value
+    try:
+        return datetime.fromisoformat(str(value)).date()
+    except ValueError as exc:
+        raise UsageError(f"{what}: not an ISO date: {value!r}") from exc
+
+
+def lcb_prompt(question: str, starter_code: str) -> str:
+    """The user message: the problem, then how to answer (complete the starter code, or a stdin/stdout program)."""
+    head = f"### Question:\n{question.strip()}\n\n"
+    if starter_code.strip():
+        return (
+            head + "### Format: Complete the solution below, starting from this code, and put all of your code "
+            f"in one Python code block.\n```python\n{starter_code.rstrip()}\n```\n\n### Answer: (a ```python block)\n"
+        )
+    return (
+        head + "### Format: Write a complete Python program that reads the input from standard input and writes "
+        "the answer to standard output (do not hard-code the sample inputs). Put all of your code in one Python "
+        "code block:\n```python\n# YOUR CODE HERE\n```\n\n### Answer: (a ```python block)\n"
+    )
+
+
+@register_preparer("livecodebench")
+def prepare_livecodebench(rows: list[dict[str, Any]], spec: BenchmarkSpec) -> list[dict[str, Any]]:
+    """Keep problems whose `contest_date` lies in [start_date, end_date] (spec options, inclusive days), decode
+    their public + private tests and build the prompt. Each row gets `prompt`, `tests` ([{input, output}]),
+    `testtype` ("functional" when the metadata names a `func_name`, else "stdin"), `func_name` and `contest_day`; the
+    raw test fields are dropped."""
+    options = spec.data.options
+    start = _day(options.get("start_date", "0001-01-01"), f"benchmark {spec.id}: data.options.start_date")
+    end = _day(options.get("end_date", "9999-12-31"), f"benchmark {spec.id}: data.options.end_date")
+    out = []
+    for row in rows:
+        day = _day(row["contest_date"], f"benchmark {spec.id}: problem {row.get('question_id')}")
+        if not start <= day <= end:
+            continue
+        where = f"benchmark {spec.id}: problem {row['question_id']}"
+        try:
+            tests = decode_tests(row["public_test_cases"]) + decode_tests(row["private_test_cases"])
+            metadata = row.get("metadata") or {}
+            metadata = json.loads(metadata) if isinstance(metadata, str) else metadata
+        except (ValueError, TypeError, LookupError, pickle.UnpicklingError, zlib.error, EOFError) as exc:
+            raise UsageError(f"{where}: cannot decode its tests: {exc}") from exc
+        if not tests:
+            raise UsageError(f"{where}: no test cases")
+        func_name = metadata.get("func_name")  # as LiveCodeBench: a func_name makes the tests functional
+        kind = "functional" if func_name else "stdin"
+        kept = {k: v for k, v in row.items() if k not in ("public_test_cases", "private_test_cases")}
+        out.append({
+            **kept,
+            "contest_day": day.isoformat(),
+            "prompt": lcb_prompt(str(row["question_content"]), str(row.get("starter_code") or "")),
+            "tests": [{"input": str(t["input"]), "output": str(t["output"])} for t in tests],
+            "testtype": kind,
+            "func_name": func_name or None,
+        })  # fmt: skip
+    return out

@@ -15,7 +15,7 @@ from fusebench.spec import BenchmarkSpec
 from fusebench.stats import Interval, mean_ci
 
 # Scorers that spend their time in subprocesses (the code sandbox) run in parallel threads.
-PARALLEL_SCORERS = frozenset({"humaneval", "mbpp", "mbpp_base", "mbpp_plus"})
+PARALLEL_SCORERS = frozenset({"humaneval", "mbpp", "mbpp_base", "mbpp_plus", "livecodebench"})
 FAILURE_REASONS = frozenset({"extraction_failed", "no answer found"})
 
 

@@ -243,7 +243,7 @@ def _fork_program(sock: socket.socket, devnull: int, iso: dict) -> None:
             os.dup2(devnull, 0)
             os.dup2(out, 1)
             os.dup2(err, 2)
-            for fd in (out, err, devnull, sock.fileno()):
+            for fd in {out, err, devnull, sock.fileno()} - {0, 1, 2}:  # the socket may be fd 0: dup2 replaced it
                 os.close(fd)
             _serve(req, iso)
         finally:

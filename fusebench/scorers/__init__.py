@@ -1,3 +1,3 @@
 """Scorers, registered by name. Importing this package registers the built-ins."""
 
-from fusebench.scorers import choice, code, math  # noqa: F401
+from fusebench.scorers import choice, code, livecodebench, math  # noqa: F401
