@@ -1,0 +1,1 @@
+"""Implicit model fusion (FuseChat-3.0) as a fusebench plugin: sample -> score -> build -> sft -> dpo -> eval."""

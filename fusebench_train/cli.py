@@ -1,0 +1,56 @@
+"""Subcommands added to `fusebench` through the `fusebench.plugins` entry point.
+
+fusebench fuse-and-eval CONFIG [--from STAGE]     every stage, then the gains table
+fusebench fuse STAGE CONFIG [--from STAGE]        the stages up to STAGE (sample|score|build|sft|dpo|eval)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from fusebench_train.pipeline import STAGES
+
+
+def _pipeline(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+    from fusebench_train.config import load_config
+    from fusebench_train.pipeline import Pipeline
+
+    return Pipeline(load_config(args.config, work_dir=args.work_dir))
+
+
+def cmd_fuse(args: argparse.Namespace) -> int:
+    """Run the stages up to args.stage."""
+    _pipeline(args).run(until=args.stage, force_from=args.from_stage)
+    return 0
+
+
+def cmd_fuse_and_eval(args: argparse.Namespace) -> int:
+    """Run every stage; the eval stage prints the gains table (reprinted here when it was skipped)."""
+    from fusebench_train.gains import format_gains
+
+    pipeline = _pipeline(args)
+    outcome = pipeline.run(until="eval", force_from=args.from_stage)
+    if outcome["eval"] == "skipped":
+        print(format_gains(json.loads(pipeline.artifact("eval").read_text())))
+    print(f"\nwork dir: {pipeline.work}; runs in {pipeline.store().safe_url}")
+    return 0
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("config", type=Path, help="fusion config YAML (see examples/fuse-tiny.yaml)")
+    p.add_argument("--from", dest="from_stage", choices=STAGES, help="rerun this stage and every later one")
+    p.add_argument("--work-dir", help="override the config's work_dir")
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    """Add `fuse-and-eval` and `fuse STAGE` to fusebench's subcommands."""
+    p = subparsers.add_parser("fuse-and-eval", help="implicit model fusion (FuseChat-3.0): all stages, then gains")
+    _common(p)
+    p.set_defaults(func=cmd_fuse_and_eval)
+
+    p = subparsers.add_parser("fuse", help="run fusion stages up to STAGE (skips the ones already done)")
+    p.add_argument("stage", choices=STAGES)
+    _common(p)
+    p.set_defaults(func=cmd_fuse)

@@ -1,0 +1,308 @@
+"""Fusion run configuration: dataclasses with the FuseChat-3.0 defaults, loaded from YAML and validated.
+
+Every problem in a config file becomes one `UsageError` line naming the offending key.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from fusebench.errors import UsageError
+from fusebench.spec import benchmarks_dir
+
+DOMAINS = ("instruction", "math", "code")
+VERIFIABLE = frozenset({"math", "code"})
+DEFAULT_SCORERS = {"math": "math", "code": "mbpp"}
+MATH_SYSTEM = "Please reason step by step, and put your final answer within \\boxed{}."
+
+
+@dataclass(frozen=True)
+class SourceModel:
+    """One source model that responses are sampled from."""
+
+    name: str
+    model: str  # fusebench model spec: alias, local dir, .gguf file or hub id[@revision]
+    temperature: float | None = None  # overrides sample.temperature for this source
+
+
+@dataclass(frozen=True)
+class PromptSet:
+    """A JSONL file of training prompts of one domain."""
+
+    path: str  # relative to the config file's folder, or to the current directory
+    domain: str
+    prompt_field: str = "question"
+    target_field: str | None = "answer"  # gold answer (math) or tests row (code); None for instruction
+    target_transform: str = "identity"  # a fusebench.targets transform, e.g. gsm8k_final
+    id_field: str | None = None  # None: "<file stem>-<row index>"
+    scorer: str | None = None  # fusebench scorer for verifiable domains (default: math -> math, code -> mbpp)
+    system: str | None = None  # system prompt (default for math: the \\boxed{} instruction of the eval specs)
+    limit: int | None = None  # first N rows
+
+
+@dataclass(frozen=True)
+class SampleConfig:
+    """Stage 1: several responses per prompt from each source (FuseChat-3.0: 5 general, 8 code)."""
+
+    samples_per_prompt: dict[str, int] = field(default_factory=lambda: {"instruction": 5, "math": 5, "code": 8})
+    temperature: float = 0.8
+    top_p: float = 0.95
+    max_new_tokens: int = 2048
+    batch_size: int | None = None
+    dtype: str = "auto"
+    device: str = "auto"
+
+
+@dataclass(frozen=True)
+class ScoreConfig:
+    """Stage 2: reward model for open-ended prompts; math and code are checked against gold answers / tests."""
+
+    reward_model: str | None = None  # any AutoModelForSequenceClassification (paper: ArmoRM-Llama3-8B-v0.1)
+    batch_size: int = 4
+    max_length: int = 4096
+    trust_remote_code: bool = False
+    device: str = "auto"
+
+
+@dataclass(frozen=True)
+class BuildConfig:
+    """Stage 3: the SFT set and the same-source DPO pairs."""
+
+    sft_fraction: dict[str, float] = field(default_factory=lambda: {"instruction": 0.4, "math": 0.4, "code": 0.4})
+    reward_gap: tuple[float, float] = (0.01, 0.1)  # kept band of chosen-rejected RM score gaps
+    pairs_per_prompt: int = 1  # same-source pairs kept per prompt (the sources with the best chosen first)
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class SFTStageConfig:
+    """Stage 4: supervised fine-tuning of the target on the SFT set (TRL SFTTrainer)."""
+
+    learning_rate: float = 5e-6
+    num_train_epochs: float = 3.0
+    max_steps: int = -1
+    per_device_train_batch_size: int = 4
+    gradient_accumulation_steps: int = 32
+    max_length: int = 2048
+    warmup_ratio: float = 0.1
+    lr_scheduler_type: str = "cosine"
+    save_steps: int = 200
+    logging_steps: int = 10
+    bf16: bool = False
+    gradient_checkpointing: bool = False
+    deepspeed: str | None = None  # a DeepSpeed JSON (e.g. examples/accelerate/zero3.json)
+
+
+@dataclass(frozen=True)
+class DPOStageConfig:
+    """Stage 5: preference optimisation from the SFT checkpoint (TRL DPOTrainer).
+
+    loss_type "sigmoid_norm" is length-normalised DPO (log-ratios divided by response length), as in
+    FuseChat-3.0 (beta 10); "sigmoid" is standard DPO (then beta is about 0.01-0.1).
+    """
+
+    loss_type: str = "sigmoid_norm"
+    beta: float = 10.0
+    learning_rate: float = 8e-7
+    num_train_epochs: float = 1.0
+    max_steps: int = -1
+    per_device_train_batch_size: int = 2
+    gradient_accumulation_steps: int = 64
+    max_length: int = 2048
+    warmup_ratio: float = 0.1
+    lr_scheduler_type: str = "cosine"
+    save_steps: int = 200
+    logging_steps: int = 10
+    precompute_ref_log_probs: bool = True  # reference log-probs computed once, reused every epoch
+    bf16: bool = False
+    gradient_checkpointing: bool = False
+    deepspeed: str | None = None
+
+
+@dataclass(frozen=True)
+class EvalStageConfig:
+    """Stage 6: base, SFT and fused model on one suite, stored as tagged runs, then the gains table."""
+
+    suite: str | None = None  # a fusebench suite id, or:
+    benchmarks: list[str] | None = None  # benchmark ids
+    limit: int | None = None
+    max_new_tokens: int | None = None
+    batch_size: int | None = None
+    evaluate_sources: bool = False
+    family: str = "fuse"
+    store: str | None = None  # database URL or SQLite file (default: WORK_DIR/fusebench.db)
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class FuseConfig:
+    """A whole fusion run."""
+
+    target: str
+    sources: list[SourceModel]
+    prompts: list[PromptSet]
+    work_dir: str
+    seed: int = 0
+    sample: SampleConfig = field(default_factory=SampleConfig)
+    score: ScoreConfig = field(default_factory=ScoreConfig)
+    build: BuildConfig = field(default_factory=BuildConfig)
+    sft: SFTStageConfig = field(default_factory=SFTStageConfig)
+    dpo: DPOStageConfig = field(default_factory=DPOStageConfig)
+    eval: EvalStageConfig = field(default_factory=EvalStageConfig)
+    base_dir: str = "."  # folder of the config file; relative paths resolve against it first
+
+    def resolve_path(self, path: str) -> Path:
+        """An input file named in the config: absolute, else the first that exists of: beside the config file,
+        under the current directory, under fusebench's benchmarks folder (bundled data: "data/fuse/...")."""
+        p = Path(path).expanduser()
+        if p.is_absolute():
+            return p
+        for candidate in (Path(self.base_dir) / p, p, benchmarks_dir() / p):
+            if candidate.exists():
+                return candidate
+        return p
+
+    @property
+    def work_path(self) -> Path:
+        """The work directory (relative paths: from the current directory)."""
+        return Path(self.work_dir).expanduser()
+
+    def section(self, name: str) -> dict[str, Any]:
+        """A config section as plain data (for input hashes)."""
+        return dataclasses.asdict(getattr(self, name))
+
+
+def _check_type(value: Any, hint: Any, where: str) -> Any:
+    """Validate (and lightly coerce: int -> float, list -> tuple) a YAML value against a type hint."""
+    origin = typing.get_origin(hint)
+    args = typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        for arg in args:
+            if arg is type(None):
+                continue
+            try:
+                return _check_type(value, arg, where)
+            except UsageError:
+                continue
+        raise UsageError(f"{where}: expected {hint}, got {value!r}")
+    if origin is list:
+        if not isinstance(value, list):
+            raise UsageError(f"{where}: expected a list, got {value!r}")
+        return [_check_type(v, args[0], f"{where}[{i}]") for i, v in enumerate(value)]
+    if origin is tuple:
+        if not isinstance(value, list | tuple) or len(value) != len(args):
+            raise UsageError(f"{where}: expected a list of {len(args)} values, got {value!r}")
+        return tuple(_check_type(v, a, f"{where}[{i}]") for i, (v, a) in enumerate(zip(value, args, strict=True)))
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise UsageError(f"{where}: expected a mapping, got {value!r}")
+        return {_check_type(k, args[0], where): _check_type(v, args[1], f"{where}.{k}") for k, v in value.items()}
+    if dataclasses.is_dataclass(hint):
+        return _build(hint, value, where)  # type: ignore[arg-type]
+    if hint is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if hint is Any or (isinstance(hint, type) and isinstance(value, hint) and not (hint is int and value is True)):
+        if hint is int and isinstance(value, bool):
+            raise UsageError(f"{where}: expected int, got {value!r}")
+        return value
+    raise UsageError(f"{where}: expected {getattr(hint, '__name__', hint)}, got {value!r}")
+
+
+def _build(cls: type, raw: Any, where: str) -> Any:
+    if not isinstance(raw, dict):
+        raise UsageError(f"{where}: expected a mapping, got {raw!r}")
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(raw) - names)
+    if unknown:
+        raise UsageError(f"{where}: unknown key {unknown[0]!r} (known: {', '.join(sorted(names))})")
+    missing = [
+        f.name
+        for f in dataclasses.fields(cls)
+        if f.name not in raw and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+    ]
+    if missing:
+        raise UsageError(f"{where}: missing required key {missing[0]!r}")
+    kwargs = {k: _check_type(v, hints[k], f"{where}.{k}" if where else k) for k, v in raw.items()}
+    return cls(**kwargs)
+
+
+def _require(ok: bool, message: str) -> None:
+    if not ok:
+        raise UsageError(message)
+
+
+def validate(cfg: FuseConfig) -> None:
+    """Cross-field checks that types alone cannot express."""
+    _require(bool(cfg.sources), "sources: at least one source model is needed")
+    names = [s.name for s in cfg.sources]
+    _require(len(set(names)) == len(names), f"sources: duplicate name in {names}")
+    _require(bool(cfg.prompts), "prompts: at least one prompt set is needed")
+    for i, p in enumerate(cfg.prompts):
+        _require(p.domain in DOMAINS, f"prompts[{i}].domain: {p.domain!r} not in {DOMAINS}")
+        _require(p.limit is None or p.limit >= 1, f"prompts[{i}].limit: must be >= 1")
+        if p.domain in VERIFIABLE:
+            _require(p.target_field is not None, f"prompts[{i}].target_field: needed for domain {p.domain}")
+        _require(cfg.resolve_path(p.path).is_file(), f"prompts[{i}].path: file not found: {p.path}")
+    domains = {p.domain for p in cfg.prompts}
+    if "instruction" in domains:
+        _require(cfg.score.reward_model is not None, "score.reward_model: needed for instruction prompts")
+    s = cfg.sample
+    for d in domains:
+        _require(s.samples_per_prompt.get(d, 0) >= 2, f"sample.samples_per_prompt.{d}: need >= 2 to form pairs")
+    _require(s.temperature > 0, "sample.temperature: must be > 0 (sampling, not greedy)")
+    _require(0 < s.top_p <= 1, "sample.top_p: must be in (0, 1]")
+    _require(s.max_new_tokens >= 1, "sample.max_new_tokens: must be >= 1")
+    lo, hi = cfg.build.reward_gap
+    _require(0 <= lo <= hi, f"build.reward_gap: need 0 <= low <= high, got {[lo, hi]}")
+    for d, frac in cfg.build.sft_fraction.items():
+        _require(d in DOMAINS and 0 <= frac <= 1, f"build.sft_fraction.{d}: need a domain and 0 <= value <= 1")
+    _require(cfg.build.pairs_per_prompt >= 1, "build.pairs_per_prompt: must be >= 1")
+    for name in ("sft", "dpo"):
+        t = getattr(cfg, name)
+        _require(t.learning_rate > 0, f"{name}.learning_rate: must be > 0")
+        _require(t.max_steps != 0, f"{name}.max_steps: must be -1 (epochs) or >= 1")
+        _require(t.per_device_train_batch_size >= 1, f"{name}.per_device_train_batch_size: must be >= 1")
+    _require(cfg.dpo.beta > 0, "dpo.beta: must be > 0")
+    _require(
+        cfg.dpo.loss_type in {"sigmoid", "sigmoid_norm", "ipo", "hinge", "robust"},
+        f"dpo.loss_type: {cfg.dpo.loss_type!r} not one of sigmoid, sigmoid_norm, ipo, hinge, robust",
+    )
+    e = cfg.eval
+    _require(bool(e.suite) != bool(e.benchmarks), "eval: give exactly one of suite and benchmarks (the eval suite)")
+    _require(e.limit is None or e.limit >= 1, "eval.limit: must be >= 1")
+
+
+def parse_config(raw: Any, base_dir: Path | str = ".") -> FuseConfig:
+    """Build and validate a FuseConfig from a mapping (as read from YAML)."""
+    if not isinstance(raw, dict):
+        raise UsageError("config: expected a mapping at the top level")
+    cfg: FuseConfig = _build(FuseConfig, {**raw, "base_dir": str(base_dir)}, "")
+    validate(cfg)
+    return cfg
+
+
+def load_config(path: Path | str, work_dir: str | None = None) -> FuseConfig:
+    """Read a fusion config YAML file; `work_dir` overrides the file's work_dir."""
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except OSError as exc:
+        raise UsageError(f"cannot read config {path}: {exc.strerror}") from exc
+    except yaml.YAMLError as exc:
+        raise UsageError(f"config {path} is not valid YAML: {exc}".splitlines()[0]) from exc
+    if isinstance(raw, dict) and work_dir is not None:
+        raw = {**raw, "work_dir": work_dir}
+    try:
+        return parse_config(raw, path.resolve().parent)
+    except UsageError as exc:
+        raise UsageError(f"config {path}: {exc}") from exc

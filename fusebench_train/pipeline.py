@@ -1,0 +1,276 @@
+"""The fusion pipeline: sample -> score -> build -> sft -> dpo -> eval, each stage resumable and skippable.
+
+Every stage writes one artifact under the work directory and records in manifest.json the hash of its
+inputs (its config section plus the upstream artifacts' hashes) and of the artifact. A stage whose
+inputs and artifact are unchanged is skipped; `force_from` reruns a stage and everything after it.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from fusebench.backends.base import Backend
+from fusebench.errors import UsageError
+from fusebench.keys import stable_hash
+from fusebench_train.config import FuseConfig
+from fusebench_train.manifest import Manifest, path_hash
+from fusebench_train.prompts import TrainPrompt, load_prompts
+from fusebench_train.sampling import MakeBackend, default_backend
+from fusebench_train.select import Scored
+
+STAGES = ("sample", "score", "build", "sft", "dpo", "eval")
+ARTIFACTS = {
+    "sample": "sample/samples",
+    "score": "score/scored",
+    "build": "build",
+    "sft": "sft/final",
+    "dpo": "dpo/final",
+    "eval": "eval/gains.json",
+}
+UPSTREAM = {
+    "sample": (),
+    "score": ("sample",),
+    "build": ("score",),
+    "sft": ("build",),
+    "dpo": ("sft", "build"),
+    "eval": ("sft", "dpo"),
+}
+
+
+@dataclass
+class Pipeline:
+    """One fusion run over a work directory. Backends are injectable (tests); defaults are fusebench's HF backend."""
+
+    cfg: FuseConfig
+    make_source_backend: MakeBackend | None = None
+    make_eval_backend: Callable[[str], Backend] | None = None
+    log: Callable[[str], None] = field(default=lambda msg: print(msg, file=sys.stderr, flush=True))
+
+    def __post_init__(self) -> None:
+        self.work = self.cfg.work_path
+        self.work.mkdir(parents=True, exist_ok=True)
+        self.manifest = Manifest(self.work)
+        self._prompts: list[TrainPrompt] | None = None
+
+    # --- helpers -----------------------------------------------------------------------------------------
+    @property
+    def prompts(self) -> list[TrainPrompt]:
+        if self._prompts is None:
+            self._prompts = load_prompts(self.cfg)
+        return self._prompts
+
+    def artifact(self, stage: str) -> Path:
+        return self.work / ARTIFACTS[stage]
+
+    def stage_dir(self, stage: str) -> Path:
+        return self.work / stage
+
+    def _own_inputs(self, stage: str) -> Any:
+        cfg = self.cfg
+        if stage == "sample":
+            files = {p.path: path_hash(cfg.resolve_path(p.path)) for p in cfg.prompts}
+            return {
+                "sources": [asdict(s) for s in cfg.sources],
+                "prompts": [asdict(p) for p in cfg.prompts],
+                "files": files,
+                "sample": cfg.section("sample"),
+                "seed": cfg.seed,
+            }
+        if stage == "score":
+            return {"score": cfg.section("score"), "prompts": [asdict(p) for p in cfg.prompts]}
+        if stage == "build":
+            return {"build": cfg.section("build")}
+        if stage == "sft":
+            from fusebench.models import resolve_model
+
+            return {"target": resolve_model(cfg.target).fingerprint, "sft": cfg.section("sft"), "seed": cfg.seed}
+        if stage == "dpo":
+            return {"dpo": cfg.section("dpo"), "seed": cfg.seed}
+        return {
+            "eval": cfg.section("eval"),
+            "target": cfg.target,
+            "sources": [asdict(s) for s in cfg.sources] if cfg.eval.evaluate_sources else [],
+        }
+
+    def inputs_hash(self, stage: str) -> str:
+        upstream = {u: self.manifest.artifact_hash(u) for u in UPSTREAM[stage]}
+        missing = [u for u, h in upstream.items() if h is None]
+        if missing:
+            raise UsageError(f"stage {stage} needs stage {missing[0]} to finish first")
+        return stable_hash({"stage": stage, "own": self._own_inputs(stage), "upstream": upstream})
+
+    # --- driver ------------------------------------------------------------------------------------------
+    def run(self, until: str = "eval", force_from: str | None = None) -> dict[str, str]:
+        """Run the stages up to `until`; returns each stage's outcome ("ran" | "skipped")."""
+        for name in (until, force_from):
+            if name is not None and name not in STAGES:
+                raise UsageError(f"unknown stage {name!r}; stages: {', '.join(STAGES)}")
+        forced = STAGES.index(force_from) if force_from else len(STAGES)
+        outcome = {}
+        for i, stage in enumerate(STAGES[: STAGES.index(until) + 1]):
+            inputs = self.inputs_hash(stage)
+            if i < forced and self.manifest.is_done(stage, inputs, self.artifact(stage)):
+                self.log(f"[{stage}] up to date, skipped")
+                outcome[stage] = "skipped"
+                continue
+            resume = i < forced and self.manifest.can_resume(stage, inputs)
+            if not resume:
+                shutil.rmtree(self.stage_dir(stage), ignore_errors=True)
+            self.stage_dir(stage).mkdir(parents=True, exist_ok=True)
+            self.manifest.start(stage, inputs)
+            self.log(f"[{stage}] {'resuming' if resume else 'running'}")
+            info = getattr(self, f"_stage_{stage}")()
+            self.manifest.finish(stage, inputs, self.artifact(stage), info)
+            outcome[stage] = "ran"
+        return outcome
+
+    # --- stages ------------------------------------------------------------------------------------------
+    def _stage_sample(self) -> dict[str, Any]:
+        from datasets import Dataset
+
+        from fusebench_train.sampling import sample
+
+        make = self.make_source_backend or default_backend(self.cfg)
+        rows = sample(self.cfg, self.prompts, self.stage_dir("sample") / "journal.jsonl", make)
+        _save_dataset(Dataset.from_list(rows), self.artifact("sample"))
+        return {"responses": len(rows)}
+
+    def _stage_score(self) -> dict[str, Any]:
+        from datasets import Dataset, load_from_disk
+
+        from fusebench_train.sampling import score
+
+        rows = [dict(r) for r in load_from_disk(str(self.artifact("sample")))]
+        scored = score(self.cfg, self.prompts, rows)
+        _save_dataset(Dataset.from_list([asdict(s) for s in scored]), self.artifact("score"))
+        return {"scored": len(scored)}
+
+    def _stage_build(self) -> dict[str, Any]:
+        from datasets import Dataset, load_from_disk
+
+        from fusebench_train.select import build, build_stats, format_stats
+
+        scored = [Scored(**r) for r in load_from_disk(str(self.artifact("score")))]
+        b = self.cfg.build
+        result = build(scored, b.sft_fraction, b.reward_gap, b.pairs_per_prompt, b.seed)
+        messages = {p.id: p.messages for p in self.prompts}
+        out = self.artifact("build")
+        if not result.sft:
+            raise UsageError("build: no SFT example (no usable response on any SFT prompt); sample more")
+        if not result.pairs:
+            raise UsageError("build: no DPO pair (no source had both a good and a bad response); sample more")
+        sft_rows = [{"prompt": messages[r.prompt_id], "completion": _reply(r.text)} for r in result.sft]
+        dpo_rows = [
+            {"prompt": messages[p.prompt_id], "chosen": _reply(p.chosen.text), "rejected": _reply(p.rejected.text)}
+            for p in result.pairs
+        ]
+        _save_dataset(Dataset.from_list(sft_rows), out / "sft")
+        _save_dataset(Dataset.from_list(dpo_rows), out / "dpo")
+        _write_jsonl(out / "sft_selection.jsonl", [asdict(r) for r in result.sft])
+        _write_jsonl(out / "dpo_pairs.jsonl", [{**asdict(p), "gap": p.gap} for p in result.pairs])
+        stats = build_stats(result, scored, b.reward_gap)
+        (out / "stats.json").write_text(json.dumps(stats, indent=2))
+        print(format_stats(stats), flush=True)
+        return {"sft_examples": len(result.sft), "dpo_pairs": len(result.pairs)}
+
+    def _stage_sft(self) -> dict[str, Any]:
+        from fusebench.models import load_source, resolve_model
+        from fusebench_train.train import run_sft
+
+        path, _ = load_source(resolve_model(self.cfg.target))
+        final = run_sft(path, self.artifact("build") / "sft", self.stage_dir("sft"), self.cfg.sft, self.cfg.seed)
+        return {"global_step": _global_step(final)}
+
+    def _stage_dpo(self) -> dict[str, Any]:
+        from fusebench_train.train import run_dpo
+
+        final = run_dpo(
+            str(self.artifact("sft")),
+            self.artifact("build") / "dpo",
+            self.stage_dir("dpo"),
+            self.cfg.dpo,
+            self.cfg.seed,
+        )
+        return {"global_step": _global_step(final)}
+
+    def _stage_eval(self) -> dict[str, Any]:
+        from fusebench_train.gains import EvalTarget, format_gains, gains
+
+        cfg = self.cfg
+        targets = [
+            EvalTarget("base", cfg.target),
+            EvalTarget("sft", str(self.artifact("sft")), _global_step(self.artifact("sft"))),
+            EvalTarget("fused", str(self.artifact("dpo")), _global_step(self.artifact("dpo"))),
+        ]
+        if cfg.eval.evaluate_sources:
+            targets += [EvalTarget(f"source:{s.name}", s.model) for s in cfg.sources]
+        store = self.store()
+        runs: dict[str, str] = {}
+        benchmarks: list[str] = []
+        for t in targets:
+            self.log(f"[eval] {t.stage}: {t.model}")
+            outcome = self._eval_one(store, t)
+            runs[t.stage] = outcome.run_id
+            benchmarks = benchmarks or [r["benchmark"] for r in outcome.results]
+        table = gains(store, runs, benchmarks)
+        self.artifact("eval").write_text(json.dumps(table, indent=2))
+        print(format_gains(table), flush=True)
+        return {"runs": runs}
+
+    def store(self) -> Any:
+        from fusebench.store import Store, store_url
+
+        return Store(store_url(self.cfg.eval.store, self.work))
+
+    def _eval_one(self, store: Any, t: Any) -> Any:
+        from fusebench.evaluate import EvalConfig, run_eval
+
+        e = self.cfg.eval
+        config = EvalConfig(
+            model=t.model,
+            backend="hf",
+            suite=e.suite,
+            benchmarks=e.benchmarks,
+            limit=e.limit,
+            seed=e.seed,
+            generation={"max_new_tokens": e.max_new_tokens} if e.max_new_tokens else {},
+            tags={"family": e.family, "stage": t.stage, "step": str(t.step)},
+            progress=sys.stderr.isatty(),
+        )
+
+        def make() -> Backend:
+            if self.make_eval_backend is not None:
+                return self.make_eval_backend(t.model)
+            from fusebench.backends import BackendOptions, make_backend
+
+            return make_backend("hf", t.model, BackendOptions(batch_size=e.batch_size))
+
+        return run_eval(config, store, make)
+
+
+def _reply(text: str) -> list[dict[str, str]]:
+    return [{"role": "assistant", "content": text}]
+
+
+def _save_dataset(ds: Any, dest: Path) -> None:
+    """save_to_disk into a temporary folder, then rename: a kill never leaves a half-written artifact."""
+    tmp = dest.with_name(dest.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    ds.save_to_disk(str(tmp))
+    shutil.rmtree(dest, ignore_errors=True)
+    tmp.rename(dest)
+
+
+def _write_jsonl(path: Path, rows: list[dict[str, Any]]) -> None:
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+
+
+def _global_step(final: Path) -> int:
+    state = final / "train_state.json"
+    return int(json.loads(state.read_text())["global_step"]) if state.is_file() else 0

@@ -1,0 +1,67 @@
+"""Training prompts: JSONL prompt sets -> chat conversations with their domain, gold target and scorer."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from fusebench.backends.base import Conversation
+from fusebench.errors import UsageError
+from fusebench.targets import TRANSFORMS
+from fusebench_train.config import DEFAULT_SCORERS, MATH_SYSTEM, FuseConfig, PromptSet
+
+
+@dataclass(frozen=True)
+class TrainPrompt:
+    """One training prompt: a stable id, its domain, the conversation to sample from, and how to check answers."""
+
+    id: str
+    domain: str
+    messages: Conversation
+    target: Any  # gold answer (math), tests row (code), None (instruction)
+    item: dict[str, Any]
+    scorer: str | None  # fusebench scorer name for verifiable domains
+
+
+def _rows(spec: PromptSet, cfg: FuseConfig) -> list[dict[str, Any]]:
+    path = cfg.resolve_path(spec.path)
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except OSError as exc:
+        raise UsageError(f"cannot read prompt set {path}: {exc.strerror}") from exc
+    rows = []
+    for lineno, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            rows.append(json.loads(line))
+        except json.JSONDecodeError as exc:
+            raise UsageError(f"prompt set {path}: line {lineno}: {exc.msg}") from exc
+    return rows[: spec.limit] if spec.limit else rows
+
+
+def load_prompts(cfg: FuseConfig) -> list[TrainPrompt]:
+    """Every configured prompt set, in order; ids are unique across sets."""
+    prompts: list[TrainPrompt] = []
+    for spec in cfg.prompts:
+        transform = TRANSFORMS.get(spec.target_transform)
+        if transform is None:
+            raise UsageError(f"prompt set {spec.path}: unknown target_transform {spec.target_transform!r}")
+        stem = cfg.resolve_path(spec.path).stem
+        system = spec.system if spec.system is not None else (MATH_SYSTEM if spec.domain == "math" else None)
+        for index, row in enumerate(_rows(spec, cfg)):
+            try:
+                pid = str(row[spec.id_field]) if spec.id_field else f"{stem}-{index}"
+                user = str(row[spec.prompt_field])
+                target = transform(row[spec.target_field]) if spec.target_field else None
+            except KeyError as exc:
+                raise UsageError(f"prompt set {spec.path}: row {index} has no field {exc}") from exc
+            messages: Conversation = [{"role": "system", "content": system}] if system else []
+            messages.append({"role": "user", "content": user})
+            scorer = spec.scorer or DEFAULT_SCORERS.get(spec.domain)
+            prompts.append(TrainPrompt(pid, spec.domain, messages, target, row, scorer))
+    ids = [p.id for p in prompts]
+    if len(set(ids)) != len(ids):
+        raise UsageError("prompts: duplicate prompt ids across prompt sets (set id_field)")
+    return prompts

@@ -1,0 +1,127 @@
+"""Stages 4 and 5: SFT of the target, then DPO from the SFT checkpoint, both with TRL.
+
+Each trainer saves checkpoints under `<stage dir>/checkpoints`; a rerun after a crash or kill -9 resumes
+from the last complete checkpoint (Trainer's resume_from_checkpoint) and never resamples or rescores.
+The final model goes to `<stage dir>/final` (written to a temporary folder first, then renamed).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+from pathlib import Path
+from typing import Any
+
+from fusebench_train.config import DPOStageConfig, SFTStageConfig
+
+
+def last_checkpoint(folder: Path) -> str | None:
+    """The newest complete Trainer checkpoint in `folder`, if any; incomplete ones (a kill while saving: no
+    trainer_state.json, which the Trainer writes last) are deleted. Logged, as training resumes from it."""
+    if not folder.is_dir():
+        return None
+    complete: dict[int, Path] = {}
+    for d in folder.glob("checkpoint-*"):
+        step = d.name.removeprefix("checkpoint-")
+        if d.is_dir() and step.isdigit():
+            if (d / "trainer_state.json").is_file():
+                complete[int(step)] = d
+            else:
+                shutil.rmtree(d, ignore_errors=True)
+    if not complete:
+        return None
+    found = str(complete[max(complete)])
+    print(f"resuming from {found}", file=sys.stderr, flush=True)
+    return found
+
+
+def _common_args(t: SFTStageConfig | DPOStageConfig, out: Path, seed: int) -> dict[str, Any]:
+    return {
+        "output_dir": str(out),
+        "learning_rate": t.learning_rate,
+        "num_train_epochs": t.num_train_epochs,
+        "max_steps": t.max_steps,
+        "per_device_train_batch_size": t.per_device_train_batch_size,
+        "gradient_accumulation_steps": t.gradient_accumulation_steps,
+        "warmup_steps": t.warmup_ratio,  # transformers 5: a float < 1 is a fraction of the total steps
+        "lr_scheduler_type": t.lr_scheduler_type,
+        "save_strategy": "steps",
+        "save_steps": t.save_steps,
+        "logging_steps": t.logging_steps,
+        "bf16": t.bf16,
+        "gradient_checkpointing": t.gradient_checkpointing,
+        "deepspeed": t.deepspeed,
+        "seed": seed,
+        "data_seed": seed,
+        "report_to": [],
+        "disable_tqdm": os.environ.get("TQDM_DISABLE") == "1",
+    }
+
+
+def _finish(trainer: Any, tokenizer: Any, stage_dir: Path) -> Path:
+    final = stage_dir / "final"
+    tmp = stage_dir / "final.tmp"
+    shutil.rmtree(tmp, ignore_errors=True)
+    trainer.save_model(str(tmp))
+    tokenizer.save_pretrained(str(tmp))
+    (tmp / "train_state.json").write_text(json.dumps({"global_step": trainer.state.global_step}))
+    if trainer.args.process_index == 0:
+        shutil.rmtree(final, ignore_errors=True)
+        tmp.rename(final)
+    return final
+
+
+def _load(model_path: str, bf16: bool) -> tuple[Any, Any]:
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(model_path)
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    model = AutoModelForCausalLM.from_pretrained(model_path, dtype=torch.bfloat16 if bf16 else torch.float32)
+    return model, tokenizer
+
+
+def run_sft(model_path: str, dataset_dir: Path, stage_dir: Path, t: SFTStageConfig, seed: int) -> Path:
+    """Fine-tune `model_path` on the prompt/completion dataset at `dataset_dir`; returns the final model folder."""
+    from datasets import load_from_disk
+    from trl import SFTConfig, SFTTrainer
+
+    model, tokenizer = _load(model_path, t.bf16)
+    args = SFTConfig(**_common_args(t, stage_dir / "checkpoints", seed), max_length=t.max_length)
+    trainer = SFTTrainer(
+        model=model, args=args, train_dataset=load_from_disk(str(dataset_dir)), processing_class=tokenizer
+    )
+    trainer.train(resume_from_checkpoint=last_checkpoint(stage_dir / "checkpoints"))
+    return _finish(trainer, tokenizer, stage_dir)
+
+
+def dpo_config(t: DPOStageConfig, out: Path, seed: int) -> Any:
+    """TRL DPOConfig for a DPO stage config."""
+    from trl import DPOConfig
+
+    return DPOConfig(
+        **_common_args(t, out, seed),
+        max_length=t.max_length,
+        beta=t.beta,
+        loss_type=[t.loss_type],
+        precompute_ref_log_probs=t.precompute_ref_log_probs,
+    )
+
+
+def run_dpo(model_path: str, dataset_dir: Path, stage_dir: Path, t: DPOStageConfig, seed: int) -> Path:
+    """DPO from `model_path` (the SFT model, also the reference) on the pairs at `dataset_dir`."""
+    from datasets import load_from_disk
+    from trl import DPOTrainer
+
+    model, tokenizer = _load(model_path, t.bf16)
+    trainer = DPOTrainer(
+        model=model,
+        args=dpo_config(t, stage_dir / "checkpoints", seed),
+        train_dataset=load_from_disk(str(dataset_dir)),
+        processing_class=tokenizer,
+    )
+    trainer.train(resume_from_checkpoint=last_checkpoint(stage_dir / "checkpoints"))
+    return _finish(trainer, tokenizer, stage_dir)

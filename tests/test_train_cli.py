@@ -1,0 +1,117 @@
+"""The fusion plugin's subcommands inside `fusebench`, and the stage manifest (fast: no model)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from fusebench import cli, plugins
+from fusebench_train import cli as train_cli
+from fusebench_train.manifest import Manifest, path_hash
+
+
+class _EntryPoint:
+    name = "fuse"
+
+    def load(self):  # type: ignore[no-untyped-def]
+        return train_cli.register
+
+
+@pytest.fixture(autouse=True)
+def _plugin_registered(monkeypatch: pytest.MonkeyPatch) -> None:
+    """As if the `fusebench.plugins` entry point of this package were installed."""
+    monkeypatch.setattr(plugins, "entry_points", lambda group: [_EntryPoint()] if group == plugins.GROUP else [])
+
+
+def test_subcommands_are_registered() -> None:
+    parser = cli.build_parser()
+    args = parser.parse_args(["fuse", "build", "x.yaml", "--from", "score"])
+    assert (args.stage, args.from_stage, args.func) == ("build", "score", train_cli.cmd_fuse)
+    args = parser.parse_args(["fuse-and-eval", "x.yaml"])
+    assert args.func is train_cli.cmd_fuse_and_eval
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("target: [unclosed", "not valid YAML"),
+        ("target: smollm2-135m-instruct\n", "missing required key 'sources'"),
+        ("- a list\n", "expected a mapping"),
+    ],
+)
+def test_bad_config_exits_2_with_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], content: str, message: str
+) -> None:
+    config = tmp_path / "bad.yaml"
+    config.write_text(content)
+    assert cli.main(["fuse-and-eval", str(config)]) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1
+
+
+def test_missing_config_and_unknown_stage(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["fuse", "sample", str(tmp_path / "nope.yaml")]) == 2
+    assert "cannot read config" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as info:
+        cli.main(["fuse", "train", "x.yaml"])
+    assert info.value.code == 2
+
+
+def test_manifest_skip_resume_and_artifact_change(tmp_path: Path) -> None:
+    art = tmp_path / "art"
+    art.mkdir()
+    (art / "data-00000.arrow").write_bytes(b"rows")
+    m = Manifest(tmp_path)
+    m.start("score", "h1")
+    assert m.can_resume("score", "h1") and not m.can_resume("score", "h2")
+    assert not m.is_done("score", "h1", art)
+    m.finish("score", "h1", art, {"n": 1})
+    m = Manifest(tmp_path)  # reloaded from disk
+    assert m.is_done("score", "h1", art) and not m.is_done("score", "h2", art)
+    assert json.loads((tmp_path / "manifest.json").read_text())["score"]["info"] == {"n": 1}
+    (art / "state.json").write_text('{"_fingerprint": "random"}')  # volatile: ignored
+    (art / "cache-abc.arrow").write_bytes(b"ref logps")
+    assert m.is_done("score", "h1", art)
+    (art / "data-00000.arrow").write_bytes(b"other rows")
+    assert not m.is_done("score", "h1", art)
+
+
+def test_path_hash_depends_on_names_and_contents(tmp_path: Path) -> None:
+    a, b = tmp_path / "a", tmp_path / "b"
+    for d in (a, b):
+        d.mkdir()
+        (d / "x").write_text("1")
+    assert path_hash(a) == path_hash(b)
+    (b / "x").rename(b / "y")
+    assert path_hash(a) != path_hash(b)
+
+
+def test_gains_table_paired_deltas_average_and_best_source(tmp_path: Path) -> None:
+    from fusebench.store import Store
+    from fusebench_train.gains import format_gains, gains
+
+    store = Store(f"sqlite:///{tmp_path / 'db.sqlite'}")
+    results = {  # run -> benchmark -> per-item 0/1 scores
+        "r-base": {"gsm8k": [0, 0, 1, 0], "math500": [0, 1]},
+        "r-fused": {"gsm8k": [1, 0, 1, 1], "math500": [0, 1]},
+        "r-src": {"gsm8k": [1, 1, 1, 1], "math500": [0, 0]},
+    }
+    store.put_scores(
+        [
+            {"run_id": run, "benchmark": bench, "sample_id": str(i), "sample_index": 0, "generation_key": "k",
+             "score": float(v)}
+            for run, per in results.items() for bench, values in per.items() for i, v in enumerate(values)
+        ]
+    )  # fmt: skip
+    runs = {"base": "r-base", "fused": "r-fused", "source:big": "r-src"}
+    table = gains(store, runs, ["gsm8k", "math500"])
+    gsm, m500 = table["rows"]
+    assert gsm["delta"]["fused"]["estimate"] == 50.0 and m500["delta"]["fused"]["estimate"] == 0.0
+    assert gsm["delta"]["fused"]["low"] <= 50.0 <= gsm["delta"]["fused"]["high"]
+    assert (gsm["fused_beats_best_source"], m500["fused_beats_best_source"]) == (False, True)
+    assert table["average_delta"]["fused"] == 25.0
+    text = format_gains(table)
+    for needle in ("gsm8k", "math500", "+50.0", "no (source:big)", "yes (source:big)", "average (Δ mean)", "+25.0"):
+        assert needle in text

@@ -1,0 +1,177 @@
+"""The vLLM backend on the real bundled model (CPU build of vLLM, its own venv: bash scripts/install-vllm.sh).
+
+Skipped where vLLM is not installed (the main venv). The engine runs eagerly here (enforce_eager): on this
+project's 2-core machines torch.compile adds one to three minutes to every engine start.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from fusebench.backends.base import Completion, Conversation, GenParams
+from fusebench.models import resolve_model
+
+pytestmark = [
+    pytest.mark.vllm,
+    pytest.mark.slow,
+    pytest.mark.timeout(900),
+    pytest.mark.skipif(
+        importlib.util.find_spec("vllm") is None, reason="vLLM is not installed (bash scripts/install-vllm.sh)"
+    ),
+]
+
+PROMPTS: list[Conversation] = [
+    [{"role": "user", "content": "What is the capital of France? Answer in one word."}],
+    [{"role": "system", "content": "You are terse."}, {"role": "user", "content": "Count from 1 to 5."}],
+    [{"role": "user", "content": "Write a long story about a dragon who learns to bake bread in a small village."}],
+]
+ENGINE = {"enforce_eager": True, "max_model_len": 2048}
+
+
+@pytest.fixture(scope="module")
+def backend() -> Iterator[object]:
+    from fusebench.backends.vllm import VLLMBackend
+
+    b = VLLMBackend(resolve_model(None), **ENGINE)  # type: ignore[arg-type]
+    yield b
+    b.close()
+
+
+def _texts(done: list[Completion]) -> dict[tuple[int, int], str]:
+    return {(c.index, int(c.meta.get("sample", 0))): c.text for c in done}
+
+
+def test_fingerprint_and_describe_without_starting_the_engine() -> None:
+    from fusebench.backends.vllm import VLLMBackend
+
+    b = VLLMBackend(resolve_model(None), **ENGINE)  # type: ignore[arg-type]
+    fp = b.fingerprint()
+    assert fp["backend"] == "vllm" and fp["dtype"] == "float32"
+    assert fp["weights"] == resolve_model(None).fingerprint and len(fp["chat_template"]) == 64
+    info = b.describe()
+    assert info["engine"] == "vllm" and info["vllm"].startswith("0.")
+    assert (info["tensor_parallel_size"], info["data_parallel_size"], info["device"]) == (1, 1, "cpu")
+    assert b.engine is None  # lazy: nothing started
+
+
+def test_greedy_generation_returns_one_completion_per_prompt(backend) -> None:  # type: ignore[no-untyped-def]
+    done = list(backend.generate(PROMPTS, GenParams(max_new_tokens=24)))
+    assert sorted(c.index for c in done) == [0, 1, 2]
+    for c in done:
+        assert c.text.strip()
+        assert c.prompt_tokens == len(backend.encode(PROMPTS[c.index]))
+        assert 0 < c.completion_tokens <= 24
+        assert c.finish_reason in {"stop", "length"}
+        assert c.latency_s > 0 and "sample" not in c.meta
+    story = next(c for c in done if c.index == 2)
+    assert (story.finish_reason, story.completion_tokens) == ("length", 24)
+    assert "paris" in next(c for c in done if c.index == 0).text.lower()
+    assert backend.describe()["max_model_len"] == 2048
+
+
+def test_greedy_is_deterministic_and_independent_of_the_other_prompts(backend) -> None:  # type: ignore[no-untyped-def]
+    params = GenParams(max_new_tokens=32)
+    together = _texts(list(backend.generate(PROMPTS, params)))
+    alone = _texts(list(backend.generate(PROMPTS[1:2], params)))
+    assert alone[(0, 0)] == together[(1, 0)]
+
+
+def test_sampling_yields_n_seeded_samples_per_prompt(backend) -> None:  # type: ignore[no-untyped-def]
+    params = GenParams(max_new_tokens=16, temperature=1.0, top_p=0.95, n=2, seed=7)
+    done = list(backend.generate(PROMPTS[:2], params))
+    assert sorted((c.index, c.meta["sample"]) for c in done) == [(0, 0), (0, 1), (1, 0), (1, 1)]
+    again = _texts(list(backend.generate(PROMPTS[:2], params)))
+    assert again == _texts(done)  # per-request seeds: reproducible
+    other = _texts(list(backend.generate(PROMPTS[:2], replace(params, seed=8))))
+    assert other != _texts(done)
+
+
+def test_greedy_with_n_repeats_one_answer(backend) -> None:  # type: ignore[no-untyped-def]
+    done = list(backend.generate(PROMPTS[:1], GenParams(max_new_tokens=12, n=3)))
+    assert sorted(c.meta["sample"] for c in done) == [0, 1, 2]
+    assert len({c.text for c in done}) == 1
+
+
+def test_stop_strings_truncate_and_end_generation(backend) -> None:  # type: ignore[no-untyped-def]
+    conv = [PROMPTS[1]]
+    full = next(iter(backend.generate(conv, GenParams(max_new_tokens=40))))
+    assert "3" in full.text
+    cut = next(iter(backend.generate(conv, GenParams(max_new_tokens=40, stop=("3",)))))
+    assert cut.finish_reason == "stop"
+    assert "3" not in cut.text and full.text.startswith(cut.text)
+    assert cut.completion_tokens < full.completion_tokens
+
+
+def test_an_abandoned_generate_leaves_the_engine_usable(backend) -> None:  # type: ignore[no-untyped-def]
+    gen = backend.generate(PROMPTS, GenParams(max_new_tokens=200))
+    first = next(gen)
+    gen.close()  # aborts the requests still running
+    assert not backend.engine.llm.llm_engine.has_unfinished_requests()
+    done = list(backend.generate(PROMPTS[:1], GenParams(max_new_tokens=8)))
+    assert [c.index for c in done] == [0] and first.text
+
+
+def test_greedy_agrees_with_the_hf_backend_on_gsm8k(backend) -> None:  # type: ignore[no-untyped-def]
+    from fusebench.backends.hf import HFBackend
+    from fusebench.data import load_items
+    from fusebench.prompts import build_conversation
+    from fusebench.spec import get_benchmark
+
+    spec = get_benchmark("gsm8k")
+    convs = [build_conversation(spec.prompt, item) for item in load_items(spec, 16).items]
+    params = GenParams(max_new_tokens=64)
+    vllm_out = {c.index: c.text for c in backend.generate(convs, params)}
+    hf_out = {c.index: c.text for c in HFBackend(resolve_model(None), batch_size=16).generate(convs, params)}
+    same = sum(vllm_out[i] == hf_out[i] for i in range(len(convs)))
+    print(f"vLLM vs HF greedy agreement on {len(convs)} GSM8K prompts: {same}/{len(convs)}")
+    assert same / len(convs) >= 0.5
+
+
+def test_run_eval_stores_generations_and_a_cached_rerun_starts_no_engine(tmp_path: Path, backend) -> None:  # type: ignore[no-untyped-def]
+    from fusebench.backends.vllm import VLLMBackend
+    from fusebench.evaluate import EvalConfig, run_eval
+    from fusebench.store import Store
+
+    store = Store(f"sqlite:///{tmp_path}/fb.db")
+    config = EvalConfig(
+        benchmarks=["gsm8k"], limit=4, generation={"max_new_tokens": 48}, backend="vllm", progress=False
+    )
+    first = run_eval(config, store, lambda: backend)
+    assert (first.model_calls, first.cached) == (4, 0)
+    assert first.results[0]["n"] == 4
+    rows = store.get_generations(s["generation_key"] for s in store.get_scores(first.run_id, "gsm8k"))
+    assert len(rows) == 4 and all(0 < r["completion_tokens"] <= 48 for r in rows.values())
+    fresh = VLLMBackend(resolve_model(None), **ENGINE)  # type: ignore[arg-type]
+    again = run_eval(config, store, lambda: fresh)
+    assert (again.model_calls, again.cached) == (0, 4)
+    assert fresh.engine is None
+
+
+def test_data_parallel_engines_shard_the_prompts_and_yield_every_completion(backend) -> None:  # type: ignore[no-untyped-def]
+    import psutil
+
+    from fusebench.backends.vllm import DataParallelEngines, VLLMBackend
+
+    params = GenParams(max_new_tokens=16)
+    single = {c.index: c for c in backend.generate(PROMPTS, params)}
+    dp = VLLMBackend(resolve_model(None), data_parallel_size=2, **ENGINE)  # type: ignore[arg-type]
+    try:
+        done = list(dp.generate(PROMPTS, params))
+        engines = dp.engine
+        assert isinstance(engines, DataParallelEngines) and len(engines.procs) == 2
+        assert sorted(c.index for c in done) == [0, 1, 2]
+        for c in done:  # same engine settings: same prompts and limits; texts may differ by float rounding only
+            assert c.prompt_tokens == single[c.index].prompt_tokens and 0 < c.completion_tokens <= 16
+        assert next(c for c in done if c.index == 0).text == single[0].text
+        assert sorted(c.index for c in dp.generate(PROMPTS[:1], params)) == [0]  # workers serve a second call
+        children = [c for p in engines.procs for c in psutil.Process(p.pid).children(recursive=True)]
+        assert children  # each worker runs vLLM's engine-core process
+    finally:
+        dp.close()
+    assert not any(p.is_alive() for p in engines.procs)
+    assert not [c for c in children if c.is_running() and c.status() != psutil.STATUS_ZOMBIE]  # no orphans
