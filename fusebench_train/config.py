@@ -218,20 +218,21 @@ def _check_type(value: Any, hint: Any, where: str) -> Any:
 
 
 def _build(cls: type, raw: Any, where: str) -> Any:
+    at = f"{where}: " if where else ""
     if not isinstance(raw, dict):
-        raise UsageError(f"{where}: expected a mapping, got {raw!r}")
+        raise UsageError(f"{at}expected a mapping, got {raw!r}")
     hints = typing.get_type_hints(cls)
     names = {f.name for f in dataclasses.fields(cls)}
     unknown = sorted(set(raw) - names)
     if unknown:
-        raise UsageError(f"{where}: unknown key {unknown[0]!r} (known: {', '.join(sorted(names))})")
+        raise UsageError(f"{at}unknown key {unknown[0]!r} (known: {', '.join(sorted(names))})")
     missing = [
         f.name
         for f in dataclasses.fields(cls)
         if f.name not in raw and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
     ]
     if missing:
-        raise UsageError(f"{where}: missing required key {missing[0]!r}")
+        raise UsageError(f"{at}missing required key {missing[0]!r}")
     kwargs = {k: _check_type(v, hints[k], f"{where}.{k}" if where else k) for k, v in raw.items()}
     return cls(**kwargs)
 
