@@ -96,6 +96,11 @@ def cmd_eval(args: argparse.Namespace) -> int:
         base_url=args.base_url,
         api_key_env=args.api_key_env,
         concurrency=args.concurrency,
+        tensor_parallel_size=args.tensor_parallel_size,
+        data_parallel_size=args.data_parallel_size,
+        max_model_len=args.max_model_len,
+        gpu_memory_utilization=args.gpu_memory_utilization,
+        enforce_eager=args.enforce_eager,
     )
     outcome = run_eval(config, store, lambda: make_backend(args.backend, args.model, options))
     folder = export_run(store, outcome.run_id, args.output_dir)
@@ -182,10 +187,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--suite", default="demo", help="suite id (default: %(default)s)")
     p.add_argument("--benchmarks", help="comma-separated benchmark ids (instead of --suite)")
     p.add_argument("--limit", type=_positive_int, help="first N items of each benchmark")
-    p.add_argument("--backend", default="hf", help="hf (default) or openai (any /v1/chat/completions server)")
+    p.add_argument("--backend", default="hf", help="hf (default), vllm, or openai (any /v1/chat/completions server)")
     p.add_argument("--base-url", help="openai backend: server URL, e.g. http://127.0.0.1:8000/v1")
     p.add_argument("--api-key-env", help="openai backend: name of the env var holding the API key")
     p.add_argument("--concurrency", type=_positive_int, default=16, help="openai backend: parallel requests")
+    p.add_argument("--tensor-parallel-size", type=_positive_int, default=1, help="vllm backend")
+    p.add_argument("--data-parallel-size", type=_positive_int, default=1, help="vllm backend: engines over shards")
+    p.add_argument("--max-model-len", type=_positive_int, help="vllm backend")
+    p.add_argument("--gpu-memory-utilization", type=float, default=0.9, help="vllm backend")
+    p.add_argument("--enforce-eager", action="store_true", help="vllm backend: no torch.compile (faster start)")
     p.add_argument("--batch-size", type=_positive_int)
     p.add_argument("--dtype", default="auto", choices=["auto", "float32", "bfloat16", "float16"])
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, ...")

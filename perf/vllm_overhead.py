@@ -93,7 +93,9 @@ def main() -> None:
         started = time.perf_counter()
         hf_tokens = sum(c.completion_tokens for c in hf.generate(convs, params))
         hf_time = time.perf_counter() - started
-        print(f"hf backend generate: {hf_time:.1f} s, {hf_tokens} tokens ({hf_tokens / hf_time:.1f} tok/s)")
+        threads = hf.describe()["threads"]
+        rate = hf_tokens / hf_time
+        print(f"hf backend generate: {hf_time:.1f} s, {hf_tokens} tokens ({rate:.1f} tok/s, {threads} threads)")
         print(f"vllm/hf throughput: {(tokens / raw) / (hf_tokens / hf_time):.2f}")
     print(f"ratio: {raw / fb:.3f}")
 

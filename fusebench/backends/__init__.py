@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from fusebench.backends.base import Backend
 from fusebench.errors import UsageError
 
-BACKENDS = ("hf", "openai")
+BACKENDS = ("hf", "vllm", "openai")
 
 
 @dataclass(frozen=True)
@@ -20,6 +20,11 @@ class BackendOptions:
     base_url: str | None = None  # openai: the server, e.g. http://127.0.0.1:8000/v1
     api_key_env: str | None = None  # openai: the env var holding the key (the key itself is never stored)
     concurrency: int = 16
+    tensor_parallel_size: int = 1  # vllm
+    data_parallel_size: int = 1  # vllm: one engine per group of tensor_parallel_size devices
+    max_model_len: int | None = None  # vllm
+    gpu_memory_utilization: float = 0.9  # vllm
+    enforce_eager: bool = False  # vllm: skip torch.compile (faster start)
 
 
 def make_backend(name: str, model: str | None, options: BackendOptions) -> Backend:
@@ -30,6 +35,19 @@ def make_backend(name: str, model: str | None, options: BackendOptions) -> Backe
 
         return HFBackend(
             resolve_model(model), batch_size=options.batch_size, dtype=options.dtype, device=options.device
+        )
+    if name == "vllm":
+        from fusebench.backends.vllm import VLLMBackend
+        from fusebench.models import resolve_model
+
+        return VLLMBackend(
+            resolve_model(model),
+            dtype=options.dtype,
+            tensor_parallel_size=options.tensor_parallel_size,
+            data_parallel_size=options.data_parallel_size,
+            max_model_len=options.max_model_len,
+            gpu_memory_utilization=options.gpu_memory_utilization,
+            enforce_eager=options.enforce_eager,
         )
     if name == "openai":
         from fusebench.backends.openai import OpenAIBackend
