@@ -42,7 +42,8 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _read_rows(path: Path) -> list[dict[str, Any]]:
+def read_rows(path: Path) -> list[dict[str, Any]]:
+    """Rows of a JSONL (optionally .gz) or Parquet file; a damaged file is a one-line UsageError."""
     if path.suffix == ".parquet":
         import pandas as pd
 
@@ -85,7 +86,7 @@ def _load_local(data: DataSpec, bench_id: str) -> tuple[list[dict[str, Any]], st
         raise UsageError(
             f"corrupt data file {path}: sha256 {checksum[:12]}… does not match the spec's {data.sha256[:12]}…"
         )
-    return _read_rows(path), str(path), checksum
+    return read_rows(path), str(path), checksum
 
 
 def _hub_rows(data: DataSpec) -> list[dict[str, Any]]:
@@ -100,7 +101,7 @@ def _hub_rows(data: DataSpec) -> list[dict[str, Any]]:
         rows = []
         for name in data.options["hub_files"]:
             path = hf_hub_download(hub.id, name, repo_type="dataset", revision=hub.revision)
-            rows.extend(_read_rows(Path(path)))
+            rows.extend(read_rows(Path(path)))
         return rows
     import datasets
 

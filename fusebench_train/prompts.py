@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any
 
 from fusebench.backends.base import Conversation
+from fusebench.data import read_rows
 from fusebench.errors import UsageError
 from fusebench.targets import TRANSFORMS
 from fusebench_train.config import DEFAULT_SCORERS, MATH_SYSTEM, FuseConfig, PromptSet
@@ -26,18 +26,9 @@ class TrainPrompt:
 
 def _rows(spec: PromptSet, cfg: FuseConfig) -> list[dict[str, Any]]:
     path = cfg.resolve_path(spec.path)
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except OSError as exc:
-        raise UsageError(f"cannot read prompt set {path}: {exc.strerror}") from exc
-    rows = []
-    for lineno, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        try:
-            rows.append(json.loads(line))
-        except json.JSONDecodeError as exc:
-            raise UsageError(f"prompt set {path}: line {lineno}: {exc.msg}") from exc
+    if not path.is_file():
+        raise UsageError(f"cannot read prompt set {path}: file not found")
+    rows = read_rows(path)
     return rows[: spec.limit] if spec.limit else rows
 
 
