@@ -39,6 +39,7 @@ class PromptSet:
     path: str  # relative to the config file's folder, or to the current directory
     domain: str
     prompt_field: str = "question"
+    prompt_template: str | None = None  # str.format over the row, e.g. "{text}\n{test_list[0]}"; else prompt_field
     target_field: str | None = "answer"  # gold answer (math) or tests row (code); None for instruction
     target_transform: str = "identity"  # a fusebench.targets transform, e.g. gsm8k_final
     id_field: str | None = None  # None: "<file stem>-<row index>"

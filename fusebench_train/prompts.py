@@ -44,9 +44,9 @@ def load_prompts(cfg: FuseConfig) -> list[TrainPrompt]:
         for index, row in enumerate(_rows(spec, cfg)):
             try:
                 pid = str(row[spec.id_field]) if spec.id_field else f"{stem}-{index}"
-                user = str(row[spec.prompt_field])
+                user = spec.prompt_template.format(**row) if spec.prompt_template else str(row[spec.prompt_field])
                 target = transform(row[spec.target_field]) if spec.target_field else None
-            except KeyError as exc:
+            except (KeyError, IndexError) as exc:
                 raise UsageError(f"prompt set {spec.path}: row {index} has no field {exc}") from exc
             messages: Conversation = [{"role": "system", "content": system}] if system else []
             messages.append({"role": "user", "content": user})

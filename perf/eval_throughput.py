@@ -1,11 +1,14 @@
 """fusebench's HF backend vs lm-eval's HF backend on the same GSM8K items, model and greedy settings, in one run.
 
 lm-eval reads the same bundled JSONL through a local task config (its built-in tasks need the hub); it is timed at
-each batch size given (its default of 1 is no fair baseline) and the best is the baseline. Prints one line per
-figure, then `ratio: X` = lm-eval's best time / fusebench's time (higher = fusebench faster). Also times a fully
-cached fusebench rerun (target < 2 s, 0 model calls).
+each dtype:batch-size configuration given (its default batch of 1 is no fair baseline). fusebench runs with its
+defaults (dtype auto: bfloat16 on CPUs with native bf16, batch 32 on CPU) and, for a like-for-like figure, at each
+dtype lm-eval was run with. Prints one line per figure, then:
+  ratio_same_dtype_<dtype>: lm-eval's best at that dtype / fusebench at that dtype
+  ratio: lm-eval's best at the checkpoint's dtype (its default, float32 here) / fusebench with its defaults
+(higher = fusebench faster). Also times a fully cached fusebench rerun (target < 2 s, 0 model calls).
 
-    python perf/eval_throughput.py --items 100 --max-new-tokens 256 --lm-eval-batch-sizes 1,8,32
+    python perf/eval_throughput.py --items 100 --max-new-tokens 256 --lm-eval-configs float32:1,float32:8,float32:32
 """
 
 from __future__ import annotations
@@ -26,14 +29,16 @@ from fusebench.spec import benchmarks_dir, get_benchmark
 from fusebench.store import Store
 
 
-def time_fusebench(items: int, max_new_tokens: int, batch_size: int | None) -> tuple[float, float, int, list[str]]:
+def time_fusebench(
+    items: int, max_new_tokens: int, batch_size: int | None, dtype: str = "auto"
+) -> tuple[float, float, int, list[str]]:
     """(first run seconds, cached rerun seconds, model calls on rerun, outputs)."""
     with tempfile.TemporaryDirectory() as tmp:
         store = Store(f"sqlite:///{tmp}/fb.db")
         config = EvalConfig(
             benchmarks=["gsm8k"], limit=items, generation={"max_new_tokens": max_new_tokens}, progress=False
         )
-        options = BackendOptions(batch_size=batch_size)
+        options = BackendOptions(batch_size=batch_size, dtype=dtype)
         started = time.perf_counter()
         first = run_eval(config, store, lambda: make_backend("hf", None, options))
         elapsed = time.perf_counter() - started
@@ -46,7 +51,9 @@ def time_fusebench(items: int, max_new_tokens: int, batch_size: int | None) -> t
         return elapsed, cached, again.model_calls, [gens[s["generation_key"]]["output"] for s in order]
 
 
-def time_lm_eval(items: int, max_new_tokens: int, batch_size: int, model_dir: str) -> tuple[float, list[str]]:
+def time_lm_eval(
+    items: int, max_new_tokens: int, batch_size: int, model_dir: str, dtype: str
+) -> tuple[float, list[str]]:
     import lm_eval
 
     spec = get_benchmark("gsm8k")
@@ -65,7 +72,7 @@ def time_lm_eval(items: int, max_new_tokens: int, batch_size: int, model_dir: st
     started = time.perf_counter()
     results = lm_eval.simple_evaluate(
         model="hf",
-        model_args={"pretrained": model_dir, "dtype": "float32", "device": "cpu"},
+        model_args={"pretrained": model_dir, "dtype": dtype, "device": "cpu"},
         tasks=[task],
         batch_size=batch_size,
         limit=items,
@@ -80,27 +87,38 @@ def time_lm_eval(items: int, max_new_tokens: int, batch_size: int, model_dir: st
     return elapsed, [s["resps"][0][0] for s in samples]
 
 
+def same(a: list[str], b: list[str]) -> str:
+    return f"{sum(x.strip() == y.strip() for x, y in zip(a, b, strict=True))}/{len(a)}"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--items", type=int, default=100)
     parser.add_argument("--max-new-tokens", type=int, default=256)
     parser.add_argument("--batch-size", type=int, default=None, help="fusebench batch size (default: backend's)")
-    parser.add_argument("--lm-eval-batch-sizes", default="1,8,32")
+    parser.add_argument("--lm-eval-configs", default="float32:1,float32:8,float32:32", help="dtype:batch,...")
+    parser.add_argument("--checkpoint-dtype", default="float32", help="the dtype lm-eval loads by default")
     args = parser.parse_args()
 
     model_dir, _ = load_source(resolve_model(None))
     fb_time, cached_time, cached_calls, fb_out = time_fusebench(args.items, args.max_new_tokens, args.batch_size)
-    print(f"fusebench hf: {fb_time:.1f} s for {args.items} items ({args.items / fb_time:.2f} items/s)")
+    print(f"fusebench hf defaults: {fb_time:.1f} s for {args.items} items ({args.items / fb_time:.2f} items/s)")
     print(f"fusebench cached rerun: {cached_time:.2f} s, {cached_calls} model calls")
-    best = None
-    for bs in [int(b) for b in args.lm_eval_batch_sizes.split(",")]:
-        lm_time, lm_out = time_lm_eval(args.items, args.max_new_tokens, bs, model_dir)
-        same = sum(a.strip() == b.strip() for a, b in zip(fb_out, lm_out, strict=False))
-        print(f"lm-eval hf batch {bs}: {lm_time:.1f} s; identical greedy outputs {same}/{len(fb_out)}")
-        best = lm_time if best is None else min(best, lm_time)
-    assert best is not None
-    print(f"lm-eval best: {best:.1f} s")
-    print(f"ratio: {best / fb_time:.2f}")
+    configs = [(c.split(":")[0], int(c.split(":")[1])) for c in args.lm_eval_configs.split(",")]
+    best: dict[str, float] = {}
+    for dtype in dict.fromkeys(d for d, _ in configs):
+        fb_d, _, _, fb_d_out = time_fusebench(args.items, args.max_new_tokens, args.batch_size, dtype)
+        print(f"fusebench hf {dtype}: {fb_d:.1f} s")
+        for bs in [b for d, b in configs if d == dtype]:
+            lm_time, lm_out = time_lm_eval(args.items, args.max_new_tokens, bs, model_dir, dtype)
+            print(f"lm-eval hf {dtype} batch {bs}: {lm_time:.1f} s; identical greedy outputs {same(fb_d_out, lm_out)}")
+            best[dtype] = min(best.get(dtype, lm_time), lm_time)
+        print(f"ratio_same_dtype_{dtype}: {best[dtype] / fb_d:.2f}")
+        if dtype == args.checkpoint_dtype:
+            print(f"identical greedy outputs fusebench defaults vs {dtype}: {same(fb_out, fb_d_out)}")
+    baseline = best.get(args.checkpoint_dtype, min(best.values()))
+    print(f"lm-eval best at {args.checkpoint_dtype}: {baseline:.1f} s")
+    print(f"ratio: {baseline / fb_time:.2f}")
 
 
 if __name__ == "__main__":

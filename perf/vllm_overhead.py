@@ -72,7 +72,7 @@ def main() -> None:
     engine = backend.start()
     assert isinstance(engine, Engine)
     print(f"vllm engine start: {time.perf_counter() - started:.1f} s")
-    prompts = [backend.encode(c) for c in convs]
+    prompts = [backend.chat.encode(c) for c in convs]
 
     raw_times, fb_times = [], []
     for _ in range(args.repeats):

@@ -8,8 +8,9 @@ from collections.abc import Iterator
 import pytest
 import torch
 
+from fusebench.backends import hf
 from fusebench.backends.base import Conversation, GenParams
-from fusebench.backends.hf import HFBackend, pick_device, pick_dtype
+from fusebench.backends.hf import HFBackend, cpu_has_native_bf16, pick_device, pick_dtype
 from fusebench.errors import UsageError
 from fusebench.models import resolve_model
 
@@ -44,7 +45,7 @@ def test_greedy_generation_returns_one_completion_per_prompt(backend: HFBackend)
     assert sorted(c.index for c in done) == [0, 1, 2]
     for c in done:
         assert c.text.strip()
-        assert c.prompt_tokens == len(backend.encode(PROMPTS[c.index]))
+        assert c.prompt_tokens == len(backend.chat.encode(PROMPTS[c.index]))
         assert 0 < c.completion_tokens <= 24
         assert c.finish_reason in {"stop", "length"}
         assert c.latency_s > 0 and c.meta["batch_size"] == 3
@@ -86,9 +87,19 @@ def test_sampling_yields_n_seeded_samples_per_prompt(backend: HFBackend) -> None
 def test_fingerprint_and_describe(backend: HFBackend) -> None:
     fp = backend.fingerprint()
     assert fp["weights"] == resolve_model(None).fingerprint
-    assert len(fp["chat_template"]) == 64 and fp["dtype"] == "float32"
+    assert len(fp["chat_template"]) == 64
+    assert fp["dtype"] == ("bfloat16" if cpu_has_native_bf16() else "float32")
     info = backend.describe()
     assert info["device"] == "cpu" and info["batch_size"] == 3 and info["transformers"]
+
+
+def test_auto_dtype_follows_native_bf16_support(monkeypatch: pytest.MonkeyPatch) -> None:
+    cpu = pick_device("cpu")
+    monkeypatch.setattr(hf, "cpu_has_native_bf16", lambda: True)
+    assert pick_dtype("auto", cpu) == torch.bfloat16
+    monkeypatch.setattr(hf, "cpu_has_native_bf16", lambda: False)
+    assert pick_dtype("auto", cpu) == torch.float32
+    assert pick_dtype("float32", cpu) == torch.float32
 
 
 def test_bad_dtype_and_device_are_usage_errors() -> None:
@@ -96,3 +107,17 @@ def test_bad_dtype_and_device_are_usage_errors() -> None:
         pick_dtype("float8", pick_device("cpu"))
     with pytest.raises(UsageError, match="device"):
         pick_device("tpu-ish")
+
+
+def test_logprobs_cover_each_generated_token_and_greedy_picks_the_top_one(backend: HFBackend) -> None:
+    plain = {c.index: c for c in backend.generate(PROMPTS[:2], GenParams(max_new_tokens=12))}
+    with_lp = {c.index: c for c in backend.generate(PROMPTS[:2], GenParams(max_new_tokens=12, logprobs=3))}
+    for index, c in with_lp.items():
+        assert c.text == plain[index].text  # asking for logprobs does not change the greedy output
+        tokens = c.meta["logprobs"]
+        assert len(tokens) == c.completion_tokens
+        for t in tokens:
+            assert len(t["top"]) <= 3 and t["logprob"] <= 0
+            assert t["logprob"] == pytest.approx(max(t["top"].values()), abs=1e-5)  # greedy = argmax
+        assert "".join(t["token"] for t in tokens).strip().startswith(c.text.strip()[:5])
+    assert "logprobs" not in plain[0].meta

@@ -23,7 +23,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from fusebench.backends.base import Backend, Completion, GenParams
-from fusebench.backends.openai import MAX_RETRY_AFTER_S, OpenAIBackend, _retry_after
+from fusebench.backends.openai import MAX_RETRY_AFTER_S, OpenAIBackend, _parse, _retry_after
 from fusebench.errors import UsageError
 from tests.conftest import cli_env
 from tests.fault_proxy import Fault, FaultProxy, scripted
@@ -63,6 +63,31 @@ def test_request_body_carries_every_param() -> None:
         "stop": ["\n\n", "END"],
     }
     assert "stop" not in backend.request_body(_ask("hi")[0], GREEDY, sample=0)
+
+
+def test_logprobs_are_requested_and_parsed() -> None:
+    body = _backend("http://127.0.0.1:1/v1/").request_body(_ask("hi")[0], GenParams(logprobs=2), sample=0)
+    assert (body["logprobs"], body["top_logprobs"]) == (True, 2)
+    answer = {
+        "choices": [
+            {
+                "message": {"content": "m"},
+                "finish_reason": "stop",
+                "logprobs": {
+                    "content": [
+                        {
+                            "token": "m",
+                            "logprob": -0.1,
+                            "top_logprobs": [{"token": "m", "logprob": -0.1}, {"token": "M", "logprob": -2.4}],
+                        }
+                    ]
+                },
+            }
+        ],
+        "usage": {"prompt_tokens": 5, "completion_tokens": 1},
+    }
+    completion = _parse(answer, index=0, sample=0, attempts=1, latency_s=0.1)
+    assert completion.meta["logprobs"] == [{"token": "m", "logprob": -0.1, "top": {"m": -0.1, "M": -2.4}}]
 
 
 def test_fingerprint_and_describe_name_the_host_only() -> None:

@@ -229,3 +229,21 @@ def test_bundled_train_prompts_are_disjoint_from_gsm8k_test() -> None:
     train = {json.loads(x)["question"] for x in (data / "fuse" / "gsm8k_train_200.jsonl").read_text().splitlines()}
     test = {json.loads(x)["question"] for x in (data / "gsm8k" / "test.jsonl").read_text().splitlines()}
     assert len(train) == 200 and not train & test
+
+
+@pytest.mark.timeout(120)
+def test_bundled_code_prompts_are_disjoint_from_mbpp_plus_and_solvable() -> None:
+    from fusebench.scorers.base import ScoreInput, get_scorer
+    from fusebench_train.prompts import load_prompts
+
+    data = REPO / "benchmarks" / "data"
+    plus = {json.loads(x)["task_id"] for x in (data / "mbpp_plus" / "MbppPlus-v0.1.0.jsonl").read_text().splitlines()}
+    cfg = load_config(REPO / "examples" / "fuse-tiny.yaml")
+    code = [p for p in load_prompts(cfg) if p.domain == "code"]
+    assert code and all(f"Mbpp/{p.id}" not in plus for p in code)
+    first = code[0]
+    assert first.item["test_list"][0] in first.messages[-1]["content"]  # the template shows a test
+    scorer = get_scorer(first.scorer or "")
+    gold = f"```python\n{first.item['code']}\n```"
+    assert scorer(ScoreInput(output=gold, target=None, item=first.item)).value == 1.0
+    assert scorer(ScoreInput(output="```python\ndef f(): pass\n```", target=None, item=first.item)).value == 0.0

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from fusebench.backends.base import Completion, Conversation, GenParams
+from fusebench.backends.hf import cpu_has_native_bf16
 from fusebench.models import resolve_model
 
 pytestmark = [
@@ -51,7 +52,7 @@ def test_fingerprint_and_describe_without_starting_the_engine() -> None:
 
     b = VLLMBackend(resolve_model(None), **ENGINE)  # type: ignore[arg-type]
     fp = b.fingerprint()
-    assert fp["backend"] == "vllm" and fp["dtype"] == "float32"
+    assert fp["backend"] == "vllm" and fp["dtype"] == ("bfloat16" if cpu_has_native_bf16() else "float32")
     assert fp["weights"] == resolve_model(None).fingerprint and len(fp["chat_template"]) == 64
     info = b.describe()
     assert info["engine"] == "vllm" and info["vllm"].startswith("0.")
@@ -64,7 +65,7 @@ def test_greedy_generation_returns_one_completion_per_prompt(backend) -> None:  
     assert sorted(c.index for c in done) == [0, 1, 2]
     for c in done:
         assert c.text.strip()
-        assert c.prompt_tokens == len(backend.encode(PROMPTS[c.index]))
+        assert c.prompt_tokens == len(backend.chat.encode(PROMPTS[c.index]))
         assert 0 < c.completion_tokens <= 24
         assert c.finish_reason in {"stop", "length"}
         assert c.latency_s > 0 and "sample" not in c.meta
@@ -175,3 +176,11 @@ def test_data_parallel_engines_shard_the_prompts_and_yield_every_completion(back
         dp.close()
     assert not any(p.is_alive() for p in engines.procs)
     assert not [c for c in children if c.is_running() and c.status() != psutil.STATUS_ZOMBIE]  # no orphans
+
+
+def test_logprobs_cover_each_generated_token(backend) -> None:  # type: ignore[no-untyped-def]
+    done = list(backend.generate(PROMPTS[:1], GenParams(max_new_tokens=8, logprobs=2)))
+    tokens = done[0].meta["logprobs"]
+    assert len(tokens) == done[0].completion_tokens
+    for t in tokens:
+        assert t["logprob"] <= 0 and t["logprob"] == pytest.approx(max(t["top"].values()), abs=1e-4)

@@ -8,6 +8,16 @@ from typing import Any, Protocol
 
 Message = dict[str, str]  # {"role": "system"|"user"|"assistant", "content": "..."}
 Conversation = list[Message]
+MAX_LOGPROBS = 20  # the OpenAI API's cap on top_logprobs
+
+
+@dataclass(frozen=True)
+class TokenLogprob:
+    """One generated token: its log-probability and the top alternatives (token text -> log-probability)."""
+
+    token: str
+    logprob: float
+    top: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -20,6 +30,7 @@ class GenParams:
     n: int = 1
     stop: tuple[str, ...] = ()
     seed: int = 0
+    logprobs: int = 0  # top alternatives to return per generated token (0: none); Completion.meta["logprobs"]
 
     def __post_init__(self) -> None:
         if self.max_new_tokens < 1:
@@ -30,6 +41,8 @@ class GenParams:
             raise ValueError(f"top_p must be in (0, 1], got {self.top_p}")
         if self.n < 1:
             raise ValueError(f"n must be >= 1, got {self.n}")
+        if not 0 <= self.logprobs <= MAX_LOGPROBS:
+            raise ValueError(f"logprobs must be in [0, {MAX_LOGPROBS}], got {self.logprobs}")
 
     @property
     def greedy(self) -> bool:
@@ -38,6 +51,8 @@ class GenParams:
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["stop"] = list(self.stop)
+        if not self.logprobs:  # absent when unused, so cache keys from before the field existed stay valid
+            del d["logprobs"]
         return d
 
 
@@ -51,7 +66,7 @@ class Completion:
     completion_tokens: int
     finish_reason: str  # "stop" | "length" | "error"
     latency_s: float
-    meta: dict[str, Any] = field(default_factory=dict)
+    meta: dict[str, Any] = field(default_factory=dict)  # with params.logprobs: "logprobs" = [asdict(TokenLogprob)]
 
 
 class Backend(Protocol):

@@ -2,22 +2,25 @@
 
 from __future__ import annotations
 
-import hashlib
+import re
 import time
 from collections.abc import Iterator, Sequence
-from functools import cached_property
+from dataclasses import asdict
+from functools import cache, cached_property
+from pathlib import Path
 from typing import Any
 
 import torch
 import transformers
-from transformers import AutoModelForCausalLM, AutoTokenizer, GenerationConfig, StoppingCriteriaList, StopStringCriteria
+from transformers import AutoModelForCausalLM, GenerationConfig, StoppingCriteriaList, StopStringCriteria
 
-from fusebench.backends.base import Completion, Conversation, GenParams
+from fusebench.backends.base import Completion, Conversation, GenParams, TokenLogprob
+from fusebench.backends.chat import ChatTokenizer
 from fusebench.errors import UsageError
-from fusebench.models import ResolvedModel, load_source
+from fusebench.models import ResolvedModel
 
 _DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
-DEFAULT_BATCH_CPU = 64  # measured: per-step cost grows slowly with batch size on CPU
+DEFAULT_BATCH_CPU = 32  # measured on 2 cores, 64 GSM8K items: 1.66 s/item at 16, 1.32 at 32, 1.54 at 64 (fp32)
 DEFAULT_BATCH_GPU = 64
 
 
@@ -31,12 +34,23 @@ def pick_device(device: str) -> torch.device:
         raise UsageError(f"unknown device {device!r}") from exc
 
 
+@cache
+def cpu_has_native_bf16() -> bool:
+    """True when the CPU multiplies bfloat16 natively (x86 AMX-BF16 / AVX512-BF16, ARM BF16)."""
+    try:
+        cpuinfo = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return re.search(r"\b(amx_bf16|avx512_bf16|bf16)\b", cpuinfo) is not None
+
+
 def pick_dtype(dtype: str, device: torch.device) -> torch.dtype:
-    """'auto' -> float32 on CPU, bfloat16 on GPUs that support it (else float16)."""
+    """'auto' -> bfloat16 on GPUs and CPUs that support it natively (as models are trained and served), else
+    float16 on older GPUs and float32 on older CPUs. On a 2-core AMX CPU, bf16 generation is ~2x fp32."""
     if dtype == "auto":
-        if device.type != "cuda":
-            return torch.float32
-        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        if device.type == "cuda":
+            return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        return torch.bfloat16 if cpu_has_native_bf16() else torch.float32
     if dtype not in _DTYPES:
         raise UsageError(f"unknown dtype {dtype!r}; use auto, {', '.join(_DTYPES)}")
     return _DTYPES[dtype]
@@ -52,18 +66,16 @@ class HFBackend:
     ) -> None:
         if batch_size is not None and batch_size < 1:
             raise UsageError(f"batch size must be >= 1, got {batch_size}")
-        self.model_info = model
         self.device = pick_device(device)
         self.dtype = pick_dtype(dtype, self.device)
         default_batch = DEFAULT_BATCH_GPU if self.device.type == "cuda" else DEFAULT_BATCH_CPU
         self.batch_size = batch_size or default_batch
-        source, revision = load_source(model)
-        self.tokenizer = AutoTokenizer.from_pretrained(source, revision=revision)
-        if not self.tokenizer.chat_template:
-            raise UsageError(f"model {model.name!r} has no chat template")
-        self._source, self._revision = source, revision
+        self.chat = ChatTokenizer(model)
+        self.tokenizer = self.chat.tokenizer
         try:
-            gen_eos = GenerationConfig.from_pretrained(source, revision=revision or "main").eos_token_id
+            gen_eos = GenerationConfig.from_pretrained(
+                self.chat.source, revision=self.chat.revision or "main"
+            ).eos_token_id
         except OSError:  # no generation_config.json: the tokenizer's EOS
             gen_eos = None
         eos = gen_eos if gen_eos is not None else self.tokenizer.eos_token_id
@@ -74,18 +86,14 @@ class HFBackend:
     @cached_property
     def model(self) -> Any:
         """The weights, loaded on first use: a fully cached rerun never loads them."""
-        loaded: Any = AutoModelForCausalLM.from_pretrained(self._source, revision=self._revision, dtype=self.dtype)
+        loaded: Any = AutoModelForCausalLM.from_pretrained(
+            self.chat.source, revision=self.chat.revision, dtype=self.dtype
+        )
         return loaded.to(self.device).eval()
 
     def fingerprint(self) -> dict[str, str]:
         """Model identity + weights hash/revision + chat-template hash + dtype (outputs differ across dtypes)."""
-        template = str(self.tokenizer.chat_template)
-        return {
-            "model": self.model_info.name,
-            "weights": self.model_info.fingerprint,
-            "chat_template": hashlib.sha256(template.encode()).hexdigest(),
-            "dtype": str(self.dtype).removeprefix("torch."),
-        }
+        return self.chat.fingerprint(str(self.dtype).removeprefix("torch."))
 
     def describe(self) -> dict[str, Any]:
         """Engine details recorded with a run."""
@@ -99,14 +107,9 @@ class HFBackend:
             "threads": torch.get_num_threads(),
         }
 
-    def encode(self, conv: Conversation) -> list[int]:
-        """Prompt token ids: the chat template with the generation prompt appended."""
-        text = self.tokenizer.apply_chat_template(conv, add_generation_prompt=True, tokenize=False)
-        return list(self.tokenizer(text, add_special_tokens=False)["input_ids"])
-
     def generate(self, convs: Sequence[Conversation], params: GenParams) -> Iterator[Completion]:
         """Yield completions batch by batch (longest prompts first), n per conversation."""
-        prompts = [self.encode(c) for c in convs]
+        prompts = [self.chat.encode(c) for c in convs]
         order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]), reverse=True)
         per_batch = max(1, self.batch_size // params.n)
         stopping = (
@@ -140,11 +143,16 @@ class HFBackend:
                 stopping_criteria=stopping,
                 pad_token_id=self.pad_id,
                 eos_token_id=sorted(self.eos_ids),
+                output_logits=params.logprobs > 0,
+                return_dict_in_generate=params.logprobs > 0,
                 **sampling,
             )
-        rows = out[:, enc["input_ids"].shape[1] :].tolist()
+        sequences = out.sequences if params.logprobs else out
+        rows = sequences[:, enc["input_ids"].shape[1] :].tolist()
+        logprobs = self._logprobs(rows, out.logits, params.logprobs) if params.logprobs else None
         if params.greedy:  # greedy samples are identical: generate once, repeat
             rows = [row for row in rows for _ in range(params.n)]
+            logprobs = logprobs and [lp for lp in logprobs for _ in range(params.n)]
         elapsed = time.perf_counter() - started
         latency = elapsed / len(rows)
         for r, row in enumerate(rows):
@@ -153,7 +161,26 @@ class HFBackend:
             meta: dict[str, Any] = {"batch_size": len(rows)}
             if params.n > 1:
                 meta["sample"] = j
+            if logprobs:
+                meta["logprobs"] = logprobs[r][:n_tokens]
             yield Completion(indices[i], text, len(prompts[i]), n_tokens, reason, latency, meta)
+
+    def _logprobs(self, rows: list[list[int]], logits: tuple[Any, ...], k: int) -> list[list[dict[str, Any]]]:
+        """Per row and generated position: the chosen token's log-probability and the top k (raw model scores)."""
+        per_row: list[list[dict[str, Any]]] = [[] for _ in rows]
+        for step, step_logits in enumerate(logits):
+            logp = torch.log_softmax(step_logits.float(), dim=-1)
+            top_values, top_ids = logp.topk(k, dim=-1)
+            for r, row in enumerate(rows):
+                if step >= len(row):
+                    continue
+                top = {self._token_text(t): v for t, v in zip(top_ids[r].tolist(), top_values[r].tolist(), strict=True)}
+                chosen = row[step]
+                per_row[r].append(asdict(TokenLogprob(self._token_text(chosen), float(logp[r, chosen]), top)))
+        return per_row
+
+    def _token_text(self, token_id: int) -> str:
+        return str(self.tokenizer.decode([token_id]))
 
     def _finish(self, row: list[int], stop: tuple[str, ...]) -> tuple[str, int, str]:
         """(text, completion tokens, finish reason) of one generated row: cut at EOS, then at the first stop string."""

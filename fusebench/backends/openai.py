@@ -28,14 +28,14 @@ import random
 import threading
 import time
 from collections.abc import Generator, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import urlsplit
 
 import aiohttp
 
-from fusebench.backends.base import Completion, Conversation, GenParams
+from fusebench.backends.base import Completion, Conversation, GenParams, TokenLogprob
 from fusebench.errors import UsageError
 
 RETRY_STATUSES = frozenset({408, 409, 425, 429, 500, 502, 503, 504})
@@ -126,6 +126,9 @@ class OpenAIBackend:
         }
         if params.stop:
             body["stop"] = list(params.stop)
+        if params.logprobs:
+            body["logprobs"] = True
+            body["top_logprobs"] = params.logprobs
         return body
 
     def generate(self, convs: Sequence[Conversation], params: GenParams) -> Generator[Completion, None, None]:
@@ -251,6 +254,17 @@ def _parse(body: dict[str, Any], index: int, sample: int, attempts: int, latency
     meta = {"sample": sample, "attempts": attempts, "usage": usage, "served_model": body.get("model")}
     if body.get("system_fingerprint"):
         meta["system_fingerprint"] = body["system_fingerprint"]
+    if isinstance(choice.get("logprobs"), dict) and choice["logprobs"].get("content"):
+        meta["logprobs"] = [
+            asdict(
+                TokenLogprob(
+                    t["token"],
+                    float(t["logprob"]),
+                    {a["token"]: float(a["logprob"]) for a in t.get("top_logprobs") or []},
+                )
+            )
+            for t in choice["logprobs"]["content"]
+        ]
     return Completion(
         index=index,
         text=choice["message"].get("content") or "",

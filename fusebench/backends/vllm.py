@@ -9,7 +9,6 @@ round-robin shard of the prompts (vLLM's own offline DP mode needs an external l
 from __future__ import annotations
 
 import atexit
-import hashlib
 import importlib.metadata
 import multiprocessing as mp
 import os
@@ -20,12 +19,11 @@ from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from transformers import AutoTokenizer
-
-from fusebench.backends.base import Completion, Conversation, GenParams
+from fusebench.backends.base import Completion, Conversation, GenParams, TokenLogprob
+from fusebench.backends.chat import ChatTokenizer
 from fusebench.backends.hf import pick_device, pick_dtype
 from fusebench.errors import UsageError
-from fusebench.models import ResolvedModel, load_source
+from fusebench.models import ResolvedModel
 
 CPU_KV_CACHE_GIB = 1.0  # KV cache on CPU when neither kv_cache_gib nor VLLM_CPU_KVCACHE_SPACE is given
 _POLL_S = 5.0  # how often a data-parallel generate checks that its workers are alive
@@ -72,6 +70,7 @@ def sampling_params(params: GenParams) -> Any:
         max_tokens=params.max_new_tokens,
         stop=list(params.stop) or None,
         seed=None if params.greedy else params.seed,  # sample j of a request uses seed + j (vLLM's fan-out)
+        logprobs=params.logprobs or None,
         output_kind=RequestOutputKind.FINAL_ONLY,
     )
 
@@ -135,8 +134,20 @@ def _completions(
     samples = output.outputs if not params.greedy else [output.outputs[0]] * params.n
     for j, sample in enumerate(samples):
         meta: dict[str, Any] = {"sample": j} if params.n > 1 else {}
+        if params.logprobs and sample.logprobs:
+            meta["logprobs"] = [
+                _token_logprob(token, alternatives)
+                for token, alternatives in zip(sample.token_ids, sample.logprobs, strict=True)
+            ]
         reason = _FINISH.get(sample.finish_reason or "", "error")
         yield Completion(index, sample.text, prompt_tokens, len(sample.token_ids), reason, latency, meta)
+
+
+def _token_logprob(token_id: int, alternatives: dict[int, Any]) -> dict[str, Any]:
+    """vLLM's {token id: Logprob} of one position -> asdict(TokenLogprob)."""
+    top = {str(lp.decoded_token): float(lp.logprob) for lp in alternatives.values()}
+    chosen = alternatives[token_id]
+    return asdict(TokenLogprob(str(chosen.decoded_token), float(chosen.logprob), top))
 
 
 def _worker(options: EngineOptions, env: dict[str, str], jobs: Any, results: Any) -> None:
@@ -277,13 +288,10 @@ class VLLMBackend:
         if max_model_len is not None and max_model_len < 2:
             raise UsageError(f"max model len must be >= 2, got {max_model_len}")
         self.version = _version()
-        self.model_info = model
         self.device = pick_device("auto")
         self.dtype = str(pick_dtype(dtype, self.device)).removeprefix("torch.")
-        source, revision = load_source(model)
-        self.tokenizer = AutoTokenizer.from_pretrained(source, revision=revision)
-        if not self.tokenizer.chat_template:
-            raise UsageError(f"model {model.name!r} has no chat template")
+        self.chat = ChatTokenizer(model)
+        source, revision = self.chat.source, self.chat.revision
         cpu = self.device.type == "cpu"
         if cpu:
             # vLLM reserves a core for its frontend by default: on small CPU machines that halves decoding speed.
@@ -308,14 +316,7 @@ class VLLMBackend:
 
     def fingerprint(self) -> dict[str, str]:
         """Model identity + weights + chat-template hash + dtype, and the engine (vLLM's outputs differ from HF's)."""
-        template = str(self.tokenizer.chat_template)
-        return {
-            "model": self.model_info.name,
-            "weights": self.model_info.fingerprint,
-            "chat_template": hashlib.sha256(template.encode()).hexdigest(),
-            "dtype": self.dtype,
-            "backend": "vllm",
-        }
+        return {**self.chat.fingerprint(self.dtype), "backend": "vllm"}
 
     def describe(self) -> dict[str, Any]:
         """Engine details recorded with a run."""
@@ -329,11 +330,6 @@ class VLLMBackend:
             **options,
             "max_model_len": self.engine.max_model_len if self.engine else self.options.max_model_len,
         }
-
-    def encode(self, conv: Conversation) -> list[int]:
-        """Prompt token ids: the chat template with the generation prompt appended (as the HF backend does)."""
-        text = self.tokenizer.apply_chat_template(conv, add_generation_prompt=True, tokenize=False)
-        return list(self.tokenizer(text, add_special_tokens=False)["input_ids"])
 
     def start(self) -> Engine | DataParallelEngines:
         """The engine(s), started on first use."""
@@ -351,7 +347,7 @@ class VLLMBackend:
         """Yield completions (n per conversation; meta["sample"] = j when n > 1) in the order they finish."""
         if not convs:
             return
-        prompts = [(i, self.encode(c)) for i, c in enumerate(convs)]
+        prompts = [(i, self.chat.encode(c)) for i, c in enumerate(convs)]
         yield from self.start().run(prompts, params)
 
     def close(self) -> None:
