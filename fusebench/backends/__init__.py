@@ -22,6 +22,10 @@ class BackendOptions:
     concurrency: int = 16
     tensor_parallel_size: int = 1  # vllm
     data_parallel_size: int = 1  # vllm: one engine per group of tensor_parallel_size devices
+    pipeline_parallel_size: int = 1  # vllm: layers split across nodes (multi-node, with Ray)
+    distributed_executor_backend: str | None = None  # vllm: "ray" (multi-node) or "mp"; None: vLLM decides
+    max_num_seqs: int | None = None  # vllm: sequences batched at once (memory vs throughput)
+    enable_prefix_caching: bool = True  # vllm: reuse KV of shared prompt prefixes (system prompts, few-shot)
     max_model_len: int | None = None  # vllm
     gpu_memory_utilization: float = 0.9  # vllm
     enforce_eager: bool = False  # vllm: skip torch.compile (faster start)
@@ -45,8 +49,12 @@ def make_backend(name: str, model: str | None, options: BackendOptions) -> Backe
             dtype=options.dtype,
             tensor_parallel_size=options.tensor_parallel_size,
             data_parallel_size=options.data_parallel_size,
+            pipeline_parallel_size=options.pipeline_parallel_size,
+            distributed_executor_backend=options.distributed_executor_backend,
             max_model_len=options.max_model_len,
             gpu_memory_utilization=options.gpu_memory_utilization,
+            max_num_seqs=options.max_num_seqs,
+            enable_prefix_caching=options.enable_prefix_caching,
             enforce_eager=options.enforce_eager,
         )
     if name == "openai":

@@ -40,6 +40,8 @@ class EngineOptions:
     revision: str | None
     dtype: str
     tensor_parallel_size: int
+    pipeline_parallel_size: int
+    distributed_executor_backend: str | None  # "ray" across nodes, "mp" on one node; None: vLLM decides
     max_model_len: int | None
     gpu_memory_utilization: float
     max_num_seqs: int | None
@@ -85,6 +87,7 @@ class Engine:
             "revision": options.revision,
             "dtype": options.dtype,
             "tensor_parallel_size": options.tensor_parallel_size,
+            "pipeline_parallel_size": options.pipeline_parallel_size,
             "max_model_len": options.max_model_len,
             "gpu_memory_utilization": options.gpu_memory_utilization,
             "enable_prefix_caching": options.enable_prefix_caching,
@@ -93,6 +96,8 @@ class Engine:
         }
         if options.max_num_seqs is not None:
             kwargs["max_num_seqs"] = options.max_num_seqs
+        if options.distributed_executor_backend is not None:
+            kwargs["distributed_executor_backend"] = options.distributed_executor_backend
         if options.kv_cache_gib is not None:
             kwargs["kv_cache_memory_bytes"] = int(options.kv_cache_gib * (1 << 30))
         self.llm = LLM(options.model, **kwargs)
@@ -268,7 +273,9 @@ class VLLMBackend:
         *,
         dtype: str = "auto",
         tensor_parallel_size: int = 1,
+        pipeline_parallel_size: int = 1,
         data_parallel_size: int = 1,
+        distributed_executor_backend: str | None = None,
         max_model_len: int | None = None,
         gpu_memory_utilization: float = 0.9,
         max_num_seqs: int | None = None,
@@ -279,10 +286,13 @@ class VLLMBackend:
     ) -> None:
         for label, value in (
             ("tensor parallel size", tensor_parallel_size),
+            ("pipeline parallel size", pipeline_parallel_size),
             ("data parallel size", data_parallel_size),
         ):
             if value < 1:
                 raise UsageError(f"{label} must be >= 1, got {value}")
+        if distributed_executor_backend not in (None, "ray", "mp"):
+            raise UsageError(f"distributed executor backend must be ray or mp, got {distributed_executor_backend!r}")
         if not 0 < gpu_memory_utilization <= 1:
             raise UsageError(f"gpu memory utilization must be in (0, 1], got {gpu_memory_utilization}")
         if max_model_len is not None and max_model_len < 2:
@@ -304,6 +314,8 @@ class VLLMBackend:
             revision=revision,
             dtype=self.dtype,
             tensor_parallel_size=tensor_parallel_size,
+            pipeline_parallel_size=pipeline_parallel_size,
+            distributed_executor_backend=distributed_executor_backend,
             max_model_len=max_model_len,
             gpu_memory_utilization=gpu_memory_utilization,
             max_num_seqs=max_num_seqs,
