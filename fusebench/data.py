@@ -30,8 +30,8 @@ class Item:
 @dataclass(frozen=True)
 class LoadedData:
     items: list[Item]
-    source: str  # a path or hub id@revision
-    checksum: str  # sha256 of the file, or the hub revision
+    source: str  # a path or folder, or hf://id@revision (several joined by " + ")
+    checksum: str  # sha256 of the file(s), or the hub revision(s), comma-separated
 
 
 def sha256_file(path: Path) -> str:
@@ -89,10 +89,53 @@ def _load_local(data: DataSpec, bench_id: str) -> tuple[list[dict[str, Any]], st
     return read_rows(path), str(path), checksum
 
 
+def _load_local_dir(data: DataSpec, bench_id: str) -> tuple[list[dict[str, Any]], str, str] | None:
+    """Rows from a user's local copy of a hub dataset, when the env var named by option `local_dir_env` is set:
+    every file under that folder matching option `local_glob` (default `**/*.jsonl`), in path order. The checksum
+    covers each file's relative path and sha256. None when the spec has no such option or the variable is unset."""
+    env = data.options.get("local_dir_env")
+    value = os.environ.get(env) if env else None
+    if not value:
+        return None
+    root = Path(value)
+    pattern = str(data.options.get("local_glob", "**/*.jsonl"))
+    files = sorted(p for p in root.glob(pattern) if p.is_file()) if root.is_dir() else []
+    if not files:
+        raise UsageError(f"{env}={value}: no files matching {pattern} for {bench_id}")
+    digest = hashlib.sha256()
+    rows = []
+    for path in files:
+        digest.update(f"{path.relative_to(root)}\0{sha256_file(path)}\n".encode())
+        rows.extend(read_rows(path))
+    return rows, str(root), digest.hexdigest()
+
+
+def _hub_datasets(data: DataSpec) -> list[tuple[str, str]]:
+    """(id, revision) of the spec's hub dataset, then of option `extra_hub_datasets` (`id@revision` each)."""
+    hub = data.hub
+    assert hub is not None
+    found = [(hub.id, hub.revision)]
+    for ref in data.options.get("extra_hub_datasets") or []:
+        repo_id, _, revision = str(ref).partition("@")
+        if not repo_id or not revision:
+            raise UsageError(f"data.options.extra_hub_datasets: {ref!r} is not id@revision")
+        found.append((repo_id, revision))
+    return found
+
+
 def _hub_rows(data: DataSpec) -> list[dict[str, Any]]:
-    """Rows of a hub dataset at its pinned revision. Options: `hub_files` (files of the repo read directly, for
-    repos that `datasets` cannot load, e.g. script-based ones) or `hub_configs` (several configs concatenated,
-    each row tagged with its config as `hub_config`); else the spec's one config and split."""
+    """Rows of the spec's hub datasets at their pinned revisions, concatenated; with `extra_hub_datasets`, each row
+    is tagged with its dataset id as `hub_dataset`."""
+    refs = _hub_datasets(data)
+    if len(refs) == 1:
+        return _hub_dataset_rows(data, *refs[0])
+    return [{**row, "hub_dataset": repo_id} for repo_id, rev in refs for row in _hub_dataset_rows(data, repo_id, rev)]
+
+
+def _hub_dataset_rows(data: DataSpec, repo_id: str, revision: str) -> list[dict[str, Any]]:
+    """Rows of one hub dataset at `revision`. Options: `hub_files` (files of the repo read directly, for repos that
+    `datasets` cannot load, e.g. script-based ones) or `hub_configs` (several configs concatenated, each row tagged
+    with its config as `hub_config`); else the spec's one config and split."""
     hub = data.hub
     assert hub is not None
     if data.options.get("hub_files"):
@@ -100,18 +143,18 @@ def _hub_rows(data: DataSpec) -> list[dict[str, Any]]:
 
         rows = []
         for name in data.options["hub_files"]:
-            path = hf_hub_download(hub.id, name, repo_type="dataset", revision=hub.revision)
+            path = hf_hub_download(repo_id, name, repo_type="dataset", revision=revision)
             rows.extend(read_rows(Path(path)))
         return rows
     import datasets
 
     configs = data.options.get("hub_configs")
     if not configs:
-        ds = datasets.load_dataset(hub.id, hub.config, split=hub.split, revision=hub.revision)
+        ds = datasets.load_dataset(repo_id, hub.config, split=hub.split, revision=revision)
         return [dict(r) for r in ds]
     rows = []
     for config in configs:
-        ds = datasets.load_dataset(hub.id, config, split=hub.split, revision=hub.revision)
+        ds = datasets.load_dataset(repo_id, config, split=hub.split, revision=revision)
         rows.extend({**dict(r), "hub_config": config} for r in ds)
     return rows
 
@@ -125,12 +168,16 @@ def _load_hub(data: DataSpec, bench_id: str) -> tuple[list[dict[str, Any]], str,
         raise
     except Exception as exc:
         offline = os.environ.get("HF_HUB_OFFLINE") or os.environ.get("HF_DATASETS_OFFLINE")
-        hint = " (offline: download it once with network access, or point the spec's data.path at a local file)"
+        local = data.options.get("local_dir_env")
+        where = f"set {local} to a folder of local copies" if local else "point the spec's data.path at a local file"
+        hint = f" (offline: download it once with network access, or {where})"
         raise UsageError(
             f"cannot load {bench_id} from the hub {hub.id}@{hub.revision}: {type(exc).__name__}"
             + (hint if offline else "")
         ) from exc
-    return rows, f"hf://{hub.id}@{hub.revision}", hub.revision
+    refs = _hub_datasets(data)
+    source = " + ".join(f"hf://{repo_id}@{rev}" for repo_id, rev in refs)
+    return rows, source, ",".join(rev for _, rev in refs)
 
 
 RowPreparer = Callable[[list[dict[str, Any]], BenchmarkSpec], list[dict[str, Any]]]
@@ -156,10 +203,13 @@ def _prepare(name: str, rows: list[dict[str, Any]], spec: BenchmarkSpec) -> list
 
 
 def load_items(spec: BenchmarkSpec, limit: int | None = None) -> LoadedData:
-    """Load a benchmark's items: the bundled file when there is one, else the pinned hub dataset."""
+    """Load a benchmark's items: the bundled file when there is one, else a local copy named by the spec's
+    `local_dir_env` variable when that is set, else the pinned hub dataset(s)."""
     data = spec.data
     if data.path:
         rows, source, checksum = _load_local(data, spec.id)
+    elif (local_dir := _load_local_dir(data, spec.id)) is not None:
+        rows, source, checksum = local_dir
     elif data.hub:
         rows, source, checksum = _load_hub(data, spec.id)
     else:

@@ -194,3 +194,49 @@ def prepare_livecodebench(rows: list[dict[str, Any]], spec: BenchmarkSpec) -> li
             "func_name": func_name or None,
         })  # fmt: skip
     return out
+
+
+# --- LiveBench -----------------------------------------------------------------------------------------
+
+
+def _livebench_day(value: Any, what: str) -> date | None:
+    """A LiveBench date field (a datetime from the hub, an ISO string in JSONL) as a day; None when empty."""
+    if value is None or value == "":
+        return None
+    return _day(value, what)
+
+
+@register_preparer("livebench")
+def prepare_livebench(rows: list[dict[str, Any]], spec: BenchmarkSpec) -> list[dict[str, Any]]:
+    """LiveBench questions of one release, selected as LiveBench's `load_questions` does for a release option: kept
+    when `livebench_release_date` is one of `releases` up to `release` and there is no `livebench_removal_date` on or
+    before `release`; only questions of `categories` are kept (options; all three required). Each row gets `prompt`
+    (turns[0] as given: the questions carry their own answer-format instructions) and its dates as ISO strings."""
+    options = spec.data.options
+    where = f"benchmark {spec.id}"
+    if not (options.get("release") and options.get("releases") and options.get("categories")):
+        raise UsageError(f"{where}: data.options needs release, releases and categories")
+    release = _day(options["release"], f"{where}: data.options.release")
+    allowed = {d for r in options["releases"] if (d := _day(r, f"{where}: data.options.releases")) <= release}
+    categories = set(options["categories"])
+    out = []
+    for row in rows:
+        if row.get("category") not in categories:
+            continue
+        question = f"{where}: question {row.get('question_id')}"
+        added = _livebench_day(row.get("livebench_release_date"), f"{question}: livebench_release_date")
+        removed = _livebench_day(row.get("livebench_removal_date"), f"{question}: livebench_removal_date")
+        if added is None or added not in allowed or (removed is not None and removed <= release):
+            continue
+        raw_turns = row.get("turns")  # a list, or a numpy array when read from Parquet
+        turns = [str(turn) for turn in raw_turns] if raw_turns is not None else []
+        if not turns:
+            raise UsageError(f"{question}: no turns")
+        out.append({
+            **row,
+            "turns": turns,
+            "prompt": turns[0],
+            "livebench_release_date": added.isoformat(),
+            "livebench_removal_date": removed.isoformat() if removed else "",
+        })  # fmt: skip
+    return out

@@ -13,6 +13,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from tqdm import tqdm
+
 from fusebench.backends.base import Backend, GenParams
 from fusebench.scorers.base import ScoreInput, get_scorer
 from fusebench_train.config import VERIFIABLE, FuseConfig, SourceModel
@@ -46,9 +48,14 @@ def _read_journal(path: Path) -> list[dict[str, Any]]:
 
 
 def sample(
-    cfg: FuseConfig, prompts: Sequence[TrainPrompt], journal: Path, make_backend: MakeBackend
+    cfg: FuseConfig,
+    prompts: Sequence[TrainPrompt],
+    journal: Path,
+    make_backend: MakeBackend,
+    progress: bool = True,
 ) -> list[dict[str, Any]]:
-    """Responses of every source to every prompt (samples_per_prompt[domain] each); resumes from `journal`."""
+    """Responses of every source to every prompt (samples_per_prompt[domain] each); resumes from `journal`.
+    A progress bar per source shows responses/s and the ETA."""
     rows = _read_journal(journal)
     journal.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")  # drop a torn last line
     have: dict[tuple[str, str], set[int]] = defaultdict(set)
@@ -64,7 +71,9 @@ def sample(
         if not todo:
             continue
         backend = make_backend(source)
-        with journal.open("a", encoding="utf-8") as out:
+        total = sum(s.samples_per_prompt[d] * len(g) for d, g in todo.items())
+        bar = tqdm(total=total, desc=f"sample {source.name}", unit="response", disable=not progress)
+        with bar, journal.open("a", encoding="utf-8") as out:
             for domain, group in todo.items():
                 k = s.samples_per_prompt[domain]
                 params = GenParams(
@@ -90,6 +99,7 @@ def sample(
                     }
                     out.write(json.dumps(row) + "\n")
                     out.flush()
+                    bar.update(1)
                     have[(source.name, p.id)].add(j)
                     rows.append(row)
         del backend
