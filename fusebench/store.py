@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -25,7 +26,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from fusebench.errors import UsageError
 
@@ -106,10 +107,31 @@ def now() -> dt.datetime:
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA busy_timeout=30000")  # first: switching to WAL waits for other processes too
     cur.execute("PRAGMA journal_mode=WAL")
     cur.execute("PRAGMA synchronous=NORMAL")
-    cur.execute("PRAGMA busy_timeout=30000")
     cur.close()
+
+
+SCHEMA_ATTEMPTS = 10
+
+
+def create_schema(engine: Engine) -> None:
+    """Create the missing tables. Another process creating them at the same moment is not an error.
+
+    `create_all` checks, then creates, table by table: two evals opening a new store together both try to
+    create a table and the slower one fails with "already exists". Every retry finds at least one more
+    table in place, so a few attempts always finish.
+    """
+    for attempt in range(SCHEMA_ATTEMPTS):
+        try:
+            metadata.create_all(engine)
+            return
+        except DBAPIError as exc:
+            text = str(exc.orig).lower()
+            if attempt == SCHEMA_ATTEMPTS - 1 or not ("already exists" in text or "duplicate key" in text):
+                raise
+            time.sleep(0.02 * (attempt + 1))
 
 
 def store_url(value: str | None, output_dir: Path) -> str:
@@ -131,7 +153,7 @@ class Store:
             self.engine: Engine = create_engine(url)
             if self.engine.dialect.name == "sqlite":
                 event.listen(self.engine, "connect", _sqlite_pragmas)
-            metadata.create_all(self.engine)
+            create_schema(self.engine)
         except (SQLAlchemyError, OSError) as exc:
             raise UsageError(f"cannot open store {self.safe_url}: {exc}".splitlines()[0]) from exc
 
