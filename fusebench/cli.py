@@ -29,6 +29,16 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _non_negative(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
+    return value
+
+
 def _tag(text: str) -> tuple[str, str]:
     key, sep, value = text.partition("=")
     if not sep or not key:
@@ -87,6 +97,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         no_cache=args.no_cache,
         tags=_tags(args),
         progress=not args.no_progress,
+        judge=_judge_options(args),
     )
     store = _open_store(args, writable=True)
     options = BackendOptions(
@@ -109,7 +120,38 @@ def cmd_eval(args: argparse.Namespace) -> int:
         f"\nrun {outcome.run_id}{' (resumed)' if outcome.resumed else ''}: "
         f"{outcome.model_calls} generated, {outcome.cached} from cache; per-sample logs in {folder}"
     )
+    if outcome.status != "complete":
+        missing = ", ".join(
+            f"{b}: {v['missing']} judgments missing ({v['reason']})" for b, v in outcome.incomplete.items()
+        )
+        print(
+            f"fusebench: run {outcome.run_id} is INCOMPLETE ({missing}); rerun the same command "
+            "(with a higher --judge-budget-usd if the budget stopped it) to finish it",
+            file=sys.stderr,
+        )
     return 0
+
+
+def _judge_options(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+    """JudgeOptions from the --judge* flags. The key comes from --judge-api-key-env (default OPENAI_API_KEY); a local
+    --judge-base-url server is used without a key when that default variable is not set."""
+    from fusebench.judging.stage import OPENAI_URL, JudgeOptions
+
+    base_url = args.judge_base_url or OPENAI_URL
+    key_env = args.judge_api_key_env
+    if key_env is None:
+        key_env = "OPENAI_API_KEY" if base_url == OPENAI_URL or os.environ.get("OPENAI_API_KEY") else None
+    return JudgeOptions(
+        model=args.judge,
+        backend=args.judge_backend,
+        base_url=base_url,
+        api_key_env=key_env or None,
+        concurrency=args.judge_concurrency,
+        budget_usd=args.judge_budget_usd,
+        price_input_per_mtok=args.judge_price_input,
+        price_output_per_mtok=args.judge_price_output,
+        max_tokens=args.judge_max_tokens,
+    )
 
 
 def _tags(args: argparse.Namespace) -> dict[str, str]:
@@ -206,6 +248,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-cache", action="store_true", help="regenerate even when stored results exist")
     p.add_argument("--tag", type=_tag, action="append", help="key=value, e.g. family=llama-fuse (repeatable)")
     p.add_argument("--no-progress", action="store_true")
+    j = p.add_argument_group("judged benchmarks (alpaca_eval2, arena_hard, mt_bench, alignbench)")
+    j.add_argument("--judge", metavar="MODEL", help="judge model for every judged benchmark (default: each spec's)")
+    j.add_argument("--judge-backend", default="openai", choices=["openai", "hf"], help="hf: a local judge model")
+    j.add_argument("--judge-base-url", metavar="URL", help="judge API (default: https://api.openai.com/v1)")
+    j.add_argument(
+        "--judge-api-key-env",
+        metavar="NAME",
+        help="env var holding the judge API key (default: OPENAI_API_KEY; optional for a --judge-base-url server)",
+    )
+    j.add_argument("--judge-concurrency", type=_positive_int, default=16, help="parallel judge requests")
+    j.add_argument("--judge-budget-usd", type=_non_negative, help="stop judging (resumably) at this estimated spend")
+    j.add_argument("--judge-price-input", type=_non_negative, metavar="USD", help="per million input tokens")
+    j.add_argument("--judge-price-output", type=_non_negative, metavar="USD", help="per million output tokens")
+    j.add_argument("--judge-max-tokens", type=_positive_int, help="cap on the judge's answer length (small judges)")
     _add_store_args(p)
     p.set_defaults(func=cmd_eval)
 

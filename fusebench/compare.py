@@ -102,6 +102,7 @@ class Comparison:
     averages: Averages
     flags: tuple[str, ...]
     alpha: float = ALPHA
+    judge_mismatches: tuple[str, ...] = ()  # judged benchmarks whose runs used different judges
 
 
 def display_units(benchmark: str) -> float:
@@ -197,7 +198,24 @@ def compare_runs(runs_: Sequence[RunData], alpha: float = ALPHA) -> Comparison:
     flags = [
         f"{r.info.label}: run is {r.info.status}, not complete" for r in runs_ if r.info.status != "complete"
     ] + flags
-    return Comparison(tuple(r.info for r in runs_), tuple(rows), _averages(rows, len(runs_)), tuple(flags), alpha)
+    averages = _averages(rows, len(runs_))
+    mismatched = judge_mismatches(runs_)
+    return Comparison(tuple(r.info for r in runs_), tuple(rows), averages, tuple(flags), alpha, mismatched)
+
+
+def _judge_of(run: RunData, bench: str) -> Any:
+    return ((run.results.get(bench) or {}).get("details") or {}).get("judge")
+
+
+def judge_mismatches(runs_: Sequence[RunData]) -> tuple[str, ...]:
+    """Benchmarks that some run judged and the compared runs having it did not all judge alike."""
+    names = sorted({b for r in runs_ for b in r.results})
+    out = []
+    for bench in names:
+        judges = [_judge_of(r, bench) for r in runs_ if bench in r.results]
+        if any(judges) and any(j != judges[0] for j in judges):
+            out.append(bench)
+    return tuple(out)
 
 
 def compare(
@@ -205,6 +223,20 @@ def compare(
 ) -> Comparison:
     """Load the named runs and compare them against the first."""
     return compare_runs(load_runs(store, refs, benchmarks), alpha)
+
+
+def check_judges(comparison: Comparison, allow_mismatch: bool = False) -> None:
+    """Refuse (UsageError) a comparison of judged benchmarks whose runs used different judges (model, prompt
+    version, baseline or judge params), unless allow_mismatch."""
+    if not comparison.judge_mismatches or allow_mismatch:
+        return
+    names = comparison.judge_mismatches
+    details = [f for f in comparison.flags if any(f.startswith(f"{b}: judge ") for b in names)]
+    raise UsageError(
+        "scores from different judges are not comparable: "
+        + "; ".join(details)
+        + " (pass --allow-judge-mismatch to compare anyway)"
+    )
 
 
 def _first(runs_: Sequence[RunData], bench: str) -> dict[str, Any]:

@@ -2,25 +2,29 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import secrets
 import time
 from collections import defaultdict
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any
 
 from tqdm import tqdm
 
 from fusebench.backends.base import Backend, Completion, Conversation, GenParams
-from fusebench.data import Item, LoadedData, load_items
+from fusebench.data import Item, LoadedData, load_items, resolve_data_path, sha256_file
 from fusebench.environment import environment
 from fusebench.errors import UsageError
 from fusebench.keys import generation_key, stable_hash
 from fusebench.prompts import build_conversation
-from fusebench.scoring import score_benchmark
+from fusebench.scoring import JudgedScore, score_benchmark, score_judged
 from fusebench.spec import BenchmarkSpec, get_benchmark, get_suite
 from fusebench.store import Store, to_jsonable
+
+if TYPE_CHECKING:
+    from fusebench.judging.stage import BenchmarkJudgments, JudgeOptions, JudgeStage
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +45,7 @@ class EvalConfig:
     no_cache: bool = False
     tags: dict[str, str] = field(default_factory=dict)
     progress: bool = True
+    judge: JudgeOptions | None = None  # judged benchmarks: judge model, endpoint, budget (None: the specs' judges)
 
 
 @dataclass
@@ -57,6 +62,7 @@ class Request:
     sample_index: int
     conversation: Conversation
     key: str
+    turn: int = 0  # 0-based; multi-turn benchmarks generate turn t after every answer of turn t-1 is stored
 
 
 def plan_benchmarks(config: EvalConfig) -> list[PlannedBenchmark]:
@@ -78,7 +84,7 @@ def plan_benchmarks(config: EvalConfig) -> list[PlannedBenchmark]:
             planned.append(PlannedBenchmark(spec, None, None))
             continue
         limits = [v for v in (suite_limit, config.limit) if v is not None]
-        data = load_items(spec, min(limits) if limits else None)
+        data = load_benchmark_items(spec, min(limits) if limits else None)
         merged = {**spec.generation, **suite_generation, **config.generation, "seed": config.seed}
         merged["stop"] = tuple(merged.get("stop", ()))
         try:
@@ -89,15 +95,74 @@ def plan_benchmarks(config: EvalConfig) -> list[PlannedBenchmark]:
     return planned
 
 
-def build_requests(planned: Sequence[PlannedBenchmark], fingerprint: dict[str, Any]) -> list[Request]:
+def load_benchmark_items(spec: BenchmarkSpec, limit: int | None = None) -> LoadedData:
+    """load_items, plus what judged benchmarks need: data from a user-provided folder (judge.data_dir_env, for
+    AlignBench, whose files carry no license) and JSON-array files (AlpacaEval's reference outputs)."""
+    if spec.judge and spec.judge.data_dir_env and spec.data.path:
+        from fusebench.judging.stage import judge_data_root
+
+        root = judge_data_root(spec.judge)
+        assert root is not None
+        found = [p for p in (root / "data" / spec.data.path, root / spec.data.path) if p.is_file()]
+        if not found:
+            raise UsageError(f"{spec.id}: {spec.data.path} not found in {root} (nor in {root / 'data'})")
+        spec = replace(spec, data=replace(spec.data, path=str(found[0])))
+    if spec.data.path and spec.data.path.endswith(".json"):
+        return _load_json_records(spec, limit)
+    return load_items(spec, limit)
+
+
+def _load_json_records(spec: BenchmarkSpec, limit: int | None) -> LoadedData:
+    """Items of a JSON file holding a list of records (row index = id unless data.id_field), checksummed."""
+    data = spec.data
+    assert data.path is not None
+    path = resolve_data_path(data.path)
+    if not path.is_file():
+        raise UsageError(f"data file for {spec.id} not found: {path}")
+    checksum = sha256_file(path)
+    if data.sha256 and checksum != data.sha256:
+        raise UsageError(f"corrupt data file {path}: sha256 {checksum[:12]}… does not match the spec's")
+    try:
+        rows = json.loads(path.read_text(encoding="utf-8"))
+        items = [
+            Item(str(row[data.id_field]) if data.id_field else str(i), str(row[data.input_field]),
+                 row[data.target_field], row)
+            for i, row in enumerate(rows)
+        ]  # fmt: skip
+    except (ValueError, KeyError, TypeError) as exc:
+        raise UsageError(f"corrupt data file {path}: {type(exc).__name__}: {exc}") from exc
+    return LoadedData(items[:limit] if limit is not None else items, str(path), checksum)
+
+
+def _conversation(spec: BenchmarkSpec, item: Item, turn: int, history: Conversation | None) -> Conversation:
+    """The prompt of `turn`: the spec's template for turn 0; later turns extend the previous turn's conversation
+    (which ends with the model's own answer) with the next user message."""
+    from fusebench.judging.stage import turn_text
+
+    filled = replace(item, input=turn_text(item, spec, turn)) if spec.prompt.turns_field else item
+    if history is None:
+        return build_conversation(spec.prompt, filled)
+    return [*history, *build_conversation(replace(spec.prompt, system=None), filled)]
+
+
+def build_requests(
+    planned: Sequence[PlannedBenchmark],
+    fingerprint: dict[str, Any],
+    turn: int = 0,
+    history: dict[tuple[str, str, int], Conversation] | None = None,
+) -> list[Request]:
+    """Requests of one turn; for turn > 0, `history` maps (benchmark, item, sample) to the conversation so far."""
     requests = []
     for p in planned:
-        if p.data is None or p.params is None:
+        if p.data is None or p.params is None or p.spec.turns <= turn:
             continue
         params = p.params.to_dict()
+        if p.spec.turns > 1:
+            params = {**params, "turn": turn}
         for item in p.data.items:
-            conv = build_conversation(p.spec.prompt, item)
             for j in range(p.params.n):
+                previous = history[(p.spec.id, item.id, j)] if history is not None else None
+                conv = _conversation(p.spec, item, turn, previous)
                 key = generation_key(
                     model_fingerprint=fingerprint,
                     benchmark=p.spec.generation_id,
@@ -107,11 +172,24 @@ def build_requests(planned: Sequence[PlannedBenchmark], fingerprint: dict[str, A
                     prompt=conv,
                     gen_params=params,
                 )
-                requests.append(Request(p.spec.id, item, j, conv, key))
+                requests.append(Request(p.spec.id, item, j, conv, key, turn))
     return requests
 
 
-class _Writer:
+def next_turn_history(
+    requests: Sequence[Request], stored: dict[str, dict[str, Any]]
+) -> dict[tuple[str, str, int], Conversation]:
+    """Each request's conversation extended with its stored answer: the history that the next turn builds on."""
+    return {
+        (r.benchmark, r.item.id, r.sample_index): [
+            *r.conversation,
+            {"role": "assistant", "content": stored[r.key]["output"]},
+        ]
+        for r in requests
+    }
+
+
+class GenerationWriter:
     """Buffers completions and commits them at most every FLUSH_SECONDS: a kill loses under a second."""
 
     def __init__(self, store: Store) -> None:
@@ -151,7 +229,7 @@ def generate_missing(
         name: tqdm(total=total, desc=f"{name:>12}", unit="sample", position=i, disable=not progress, leave=True)
         for i, (name, total) in enumerate(totals.items())
     }
-    writer = _Writer(store)
+    writer = GenerationWriter(store)
     calls = 0
     try:
         for params, reqs in groups.items():
@@ -198,18 +276,47 @@ class EvalOutcome:
     cached: int
     results: list[dict[str, Any]]
     not_implemented: list[str]
+    status: str = "complete"  # or "incomplete": judgments missing (judge budget reached, judge errors)
+    incomplete: dict[str, dict[str, Any]] = field(default_factory=dict)  # benchmark -> missing count and reason
+
+
+def _judged(planned: Sequence[PlannedBenchmark]) -> list[PlannedBenchmark]:
+    return [p for p in planned if p.spec.judge is not None and p.data is not None]
+
+
+def _judge_stage(
+    config: EvalConfig, store: Store, planned: Sequence[PlannedBenchmark], make_judge: Callable[[str], Backend] | None
+) -> JudgeStage | None:
+    """The judge stage of a run with judged benchmarks; judge backends are built (keys checked) before any model."""
+    from fusebench.judging.stage import JudgeOptions, JudgeStage, make_judge_backend
+
+    judged = _judged(planned)
+    if not judged:
+        return None
+    options = config.judge or JudgeOptions()
+    stage = JudgeStage(
+        store, options, make_judge or (lambda model: make_judge_backend(options, model)), config.progress
+    )
+    stage.check_budget(p.spec for p in judged)
+    for p in judged:
+        assert p.spec.judge is not None
+        stage.backend(options.model_for(p.spec.judge))
+    return stage
 
 
 def run_eval(
     config: EvalConfig,
     store: Store,
     make_backend: Callable[[], Backend],
+    make_judge: Callable[[str], Backend] | None = None,
 ) -> EvalOutcome:
-    """Run (or resume) one eval and return its per-benchmark results."""
+    """Run (or resume) one eval and return its per-benchmark results. `make_judge(model)` builds a judge backend
+    (default: from config.judge, an OpenAI-compatible API unless it says hf)."""
     planned = plan_benchmarks(config)
+    stage = _judge_stage(config, store, planned, make_judge)
     backend = make_backend()
     fingerprint = backend.fingerprint()
-    settings = {
+    settings: dict[str, Any] = {
         "seed": config.seed,
         "limit": config.limit,
         "generation": config.generation,
@@ -224,6 +331,12 @@ def run_eval(
             if p.data is not None and p.params is not None
         },
     }
+    if stage is not None:  # the judge is part of the configuration; budget and prices are not (raise it, resume)
+        o = stage.options
+        settings["judge_options"] = {"model": o.model, "backend": o.backend, "max_tokens": o.max_tokens}
+        for p in _judged(planned):
+            assert p.spec.judge is not None
+            settings["per_benchmark"][p.spec.id]["judge"] = stage.describe(p.spec)
     config_hash = stable_hash({"fp": fingerprint, "backend": config.backend, "settings": settings})
     env = {**environment(), "backend": backend.describe()}
     run_id = store.find_resumable_run(config_hash)
@@ -246,25 +359,100 @@ def run_eval(
         )
     else:
         store.mark_running(run_id, env)
+    not_implemented = [p.spec.id for p in planned if p.data is None]
     try:
-        requests = build_requests(planned, fingerprint)
+        requests, calls, cached = _generate_turns(config, store, backend, planned, fingerprint)
+        judgments, fingerprints = _run_judges(stage, store, planned, requests)
+        results = score_run(store, run_id, planned, requests, judgments)
+    except BaseException:
+        store.finish_run(run_id, "failed", None)
+        raise
+    incomplete = _incomplete(judgments, stage)
+    status = "incomplete" if incomplete else "complete"
+    summary = {"results": results, "not_implemented": not_implemented, "judge_fingerprints": fingerprints}
+    store.finish_run(run_id, status, {**summary, "incomplete": incomplete})
+    return EvalOutcome(run_id, resumed, calls, cached, results, not_implemented, status, incomplete)
+
+
+def _generate_turns(
+    config: EvalConfig, store: Store, backend: Backend, planned: Sequence[PlannedBenchmark], fingerprint: dict[str, Any]
+) -> tuple[list[Request], int, int]:
+    """Generate turn 0 of every benchmark, then each later turn of the multi-turn ones; (requests, calls, cached)."""
+    all_requests: list[Request] = []
+    calls = cached_count = 0
+    requests = build_requests(planned, fingerprint)
+    turn = 0
+    while requests:
         cached = {} if config.no_cache else store.get_generations(r.key for r in requests)
         missing = [r for r in requests if r.key not in cached]
         # with n > 1 the backend produces all samples of an item together: regenerate the whole item
         missing_items = {(r.benchmark, r.item.id) for r in missing}
         missing = [r for r in requests if (r.benchmark, r.item.id) in missing_items]
-        calls = generate_missing(backend, store, planned, missing, config.progress) if missing else 0
-        results = score_run(store, run_id, planned, requests)
-    except BaseException:
-        store.finish_run(run_id, "failed", None)
-        raise
-    not_implemented = [p.spec.id for p in planned if p.data is None]
-    store.finish_run(run_id, "complete", {"results": results, "not_implemented": not_implemented})
-    return EvalOutcome(run_id, resumed, calls, len(requests) - len(missing), results, not_implemented)
+        calls += generate_missing(backend, store, planned, missing, config.progress) if missing else 0
+        cached_count += len(requests) - len(missing)
+        all_requests += requests
+        turn += 1
+        continuing = [r for r in requests if _turns_of(planned, r.benchmark) > turn]
+        if not continuing:
+            break
+        history = next_turn_history(continuing, store.get_generations(r.key for r in continuing))
+        requests = build_requests(planned, fingerprint, turn, history)
+    return all_requests, calls, cached_count
+
+
+def _turns_of(planned: Sequence[PlannedBenchmark], benchmark: str) -> int:
+    return next(p.spec.turns for p in planned if p.spec.id == benchmark)
+
+
+def _model_outputs(
+    requests: Sequence[Request], stored: dict[str, dict[str, Any]], benchmark: str
+) -> dict[str, list[str]]:
+    """item id -> the first sample's answer per turn."""
+    outputs: dict[str, list[str]] = defaultdict(list)
+    for r in sorted((r for r in requests if r.benchmark == benchmark and r.sample_index == 0), key=lambda r: r.turn):
+        outputs[r.item.id].append(stored[r.key]["output"])
+    return dict(outputs)
+
+
+def _run_judges(
+    stage: JudgeStage | None,
+    store: Store,
+    planned: Sequence[PlannedBenchmark],
+    requests: Sequence[Request],
+    fingerprints: dict[str, dict[str, Any]] | None = None,
+) -> tuple[dict[str, BenchmarkJudgments], dict[str, dict[str, Any]]]:
+    """Judge every judged benchmark's stored outputs; fingerprints (from a stored run) stand in for the backends."""
+    from fusebench.judging.stage import build_tasks
+
+    judged = _judged(planned)
+    if stage is None or not judged:
+        return {}, {}
+    stored = store.get_generations(r.key for r in requests if r.benchmark in {p.spec.id for p in judged})
+    judgments = {}
+    used = {}
+    for p in judged:
+        assert p.spec.judge is not None and p.data is not None
+        tasks = build_tasks(p.spec, p.data.items, _model_outputs(requests, stored, p.spec.id))
+        if fingerprints is None:
+            fp = stage.backend(stage.options.model_for(p.spec.judge)).fingerprint()
+        else:
+            fp = fingerprints[p.spec.id]
+        used[p.spec.id] = fp
+        judgments[p.spec.id] = stage.judge(p.spec, tasks, fp)
+    return judgments, used
+
+
+def _incomplete(judgments: dict[str, BenchmarkJudgments], stage: JudgeStage | None) -> dict[str, dict[str, Any]]:
+    reason = "judge budget reached" if stage is not None and stage.budget_hit else "judge requests failed"
+    return {name: {"missing": j.missing, "reason": reason} for name, j in judgments.items() if j.missing}
 
 
 def score_run(
-    store: Store, run_id: str, planned: Sequence[PlannedBenchmark], requests: Sequence[Request]
+    store: Store,
+    run_id: str,
+    planned: Sequence[PlannedBenchmark],
+    requests: Sequence[Request],
+    judgments: dict[str, BenchmarkJudgments] | None = None,
 ) -> list[dict[str, Any]]:
     """Score stored generations of a run and store per-sample scores and per-benchmark results."""
     stored = store.get_generations(r.key for r in requests)
@@ -274,6 +462,11 @@ def score_run(
     results = []
     for p in planned:
         if p.data is None or p.params is None:
+            continue
+        if p.spec.judge is not None:
+            if judgments is None or p.spec.id not in judgments:
+                raise UsageError(f"{p.spec.id} is judged: its judgments are needed to score it")
+            results.append(_store_judged(store, run_id, p, by_bench[p.spec.id], score_judged(judgments[p.spec.id])))
             continue
         reqs = by_bench[p.spec.id]
         outputs = [stored[r.key]["output"] for r in reqs]
@@ -294,24 +487,65 @@ def score_run(
                 for r, s in zip(reqs, result.scores, strict=True)
             ]
         )
-        row = {
-            "run_id": run_id,
-            "benchmark": p.spec.id,
-            "version": p.spec.version,
-            "category": p.spec.category,
-            "metric": p.spec.metric,
-            "n": result.n_items,
-            "score": result.interval.estimate,
-            "ci_low": result.interval.low,
-            "ci_high": result.interval.high,
-            "generation": p.params.to_dict(),
-            "data_source": p.data.source,
-            "data_checksum": p.data.checksum,
-            "details": result.details,
-        }
+        row = _result_row(run_id, p)
+        row.update(
+            n=result.n_items,
+            score=result.interval.estimate,
+            ci_low=result.interval.low,
+            ci_high=result.interval.high,
+            details=result.details,
+        )
         store.put_benchmark_result(row)
         results.append(row)
     return results
+
+
+def _result_row(run_id: str, p: PlannedBenchmark) -> dict[str, Any]:
+    assert p.params is not None and p.data is not None
+    return {
+        "run_id": run_id,
+        "benchmark": p.spec.id,
+        "version": p.spec.version,
+        "category": p.spec.category,
+        "metric": p.spec.metric,
+        "generation": p.params.to_dict(),
+        "data_source": p.data.source,
+        "data_checksum": p.data.checksum,
+    }
+
+
+def _store_judged(
+    store: Store, run_id: str, p: PlannedBenchmark, reqs: Sequence[Request], judged: JudgedScore
+) -> dict[str, Any]:
+    """Per-item scores (items with a usable verdict; keyed to the item's last-turn answer) and the result row."""
+    last = {r.item.id: r for r in sorted((r for r in reqs if r.sample_index == 0), key=lambda r: r.turn)}
+    store.put_scores(
+        [
+            {
+                "run_id": run_id,
+                "benchmark": p.spec.id,
+                "sample_id": item_id,
+                "sample_index": 0,
+                "generation_key": last[item_id].key,
+                "score": value,
+                "extracted": judged.verdicts.get(item_id),
+                "target": None,
+                "reason": "judged",
+            }
+            for item_id, value in judged.item_scores.items()
+        ]
+    )
+    row = _result_row(run_id, p)
+    assert p.data is not None
+    row.update(
+        n=len(p.data.items),
+        score=judged.score,
+        ci_low=judged.ci[0] if judged.ci else None,
+        ci_high=judged.ci[1] if judged.ci else None,
+        details=to_jsonable(judged.details),
+    )
+    store.put_benchmark_result(row)
+    return row
 
 
 def plan_from_run(run: dict[str, Any]) -> list[PlannedBenchmark]:
@@ -324,18 +558,47 @@ def plan_from_run(run: dict[str, Any]) -> list[PlannedBenchmark]:
             planned.append(PlannedBenchmark(spec, None, None))
             continue
         params = {**stored["params"], "stop": tuple(stored["params"]["stop"])}
-        planned.append(PlannedBenchmark(spec, load_items(spec, stored["n_items"]), GenParams(**params)))
+        data = load_benchmark_items(spec, stored["n_items"])
+        planned.append(PlannedBenchmark(spec, data, GenParams(**params)))
     return planned
 
 
 def rescore_run(store: Store, run_id: str) -> list[dict[str, Any]]:
-    """Re-score a stored run's outputs (e.g. after an extraction fix) without calling any model."""
+    """Re-score a stored run's outputs (e.g. after an extraction fix) without calling any model or judge."""
+    from fusebench.judging.stage import JudgeOptions, JudgeStage
+
     run = store.get_run(run_id)
     planned = plan_from_run(run)
-    requests = build_requests(planned, run["model_fingerprint"])
+    requests = _stored_requests(store, planned, run["model_fingerprint"])
     missing = len(requests) - len(store.get_generations(r.key for r in requests))
     if missing:
         raise UsageError(f"run {run['id']} is missing {missing} generations; rerun the eval to finish it")
-    results = score_run(store, run["id"], planned, requests)
-    store.finish_run(run["id"], "complete", {**(run["summary"] or {}), "results": results})
+    summary = run["summary"] or {}
+    stored_options = run["settings"].get("judge_options")
+    stage = None
+    if stored_options:
+        judges = {name: s["judge"] for name, s in run["settings"]["per_benchmark"].items() if "judge" in s}
+        stage = JudgeStage(store, JudgeOptions(**stored_options), None, recorded=judges)
+    judgments, _ = _run_judges(stage, store, planned, requests, summary.get("judge_fingerprints") or {})
+    incomplete = _incomplete(judgments, None)
+    if incomplete:
+        raise UsageError(f"run {run['id']} is missing judgments ({', '.join(incomplete)}); rerun the eval to finish it")
+    results = score_run(store, run["id"], planned, requests, judgments)
+    store.finish_run(run["id"], "complete", {**summary, "results": results})
     return results
+
+
+def _stored_requests(store: Store, planned: Sequence[PlannedBenchmark], fingerprint: dict[str, Any]) -> list[Request]:
+    """Every turn's requests of a stored run (later turns built from the stored answers)."""
+    requests = build_requests(planned, fingerprint)
+    all_requests: list[Request] = []
+    turn = 0
+    while requests:
+        all_requests += requests
+        turn += 1
+        continuing = [r for r in requests if _turns_of(planned, r.benchmark) > turn]
+        stored = store.get_generations(r.key for r in continuing)
+        if not continuing or len(stored) < len(continuing):
+            break
+        requests = build_requests(planned, fingerprint, turn, next_turn_history(continuing, stored))
+    return all_requests

@@ -5,14 +5,17 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 from fusebench.data import Item
 from fusebench.errors import UsageError
 from fusebench.scorers.base import Score, ScoreInput, get_scorer
 from fusebench.spec import BenchmarkSpec
 from fusebench.stats import Interval, mean_ci
+
+if TYPE_CHECKING:
+    from fusebench.judging.stage import BenchmarkJudgments, JudgeTask
 
 # Scorers that spend their time in subprocesses (the code sandbox) run in parallel threads.
 PARALLEL_SCORERS = frozenset({"humaneval", "mbpp", "mbpp_base", "mbpp_plus", "livecodebench"})
@@ -66,3 +69,120 @@ def breakdown(item_means: dict[str, float], groups: dict[str, str]) -> dict[str,
     for item_id, value in item_means.items():
         members[groups[item_id]].append(value)
     return {g: {"n": len(v), "score": 100 * sum(v) / len(v)} for g, v in sorted(members.items())}
+
+
+@dataclass
+class JudgedScore:
+    """A judged benchmark's score (None while judgments are missing), per-item scores and details."""
+
+    score: float | None  # in the benchmark's units: win rate points, or a 1-10 rating
+    ci: tuple[float, float] | None  # 95% CI where the reference gives one (Arena-Hard bootstrap, MT-Bench mean)
+    item_scores: dict[str, float]  # per item: win share 0-1 (pairwise, alpaca_eval) or mean rating 1-10
+    details: dict[str, Any]
+    verdicts: dict[str, str] = field(default_factory=dict)  # per item: its verdicts, e.g. "1: A>B; 2: failure (...)"
+
+
+def _win_share(label: str, model_is_b: bool) -> float:
+    """A pairwise verdict from the model's side: 1 win, 0.5 tie, 0 loss (strength ignored)."""
+    if label == "A=B":
+        return 0.5
+    return 1.0 if label.startswith("B") == model_is_b else 0.0
+
+
+def score_judged(judged: BenchmarkJudgments) -> JudgedScore:
+    """Aggregate a benchmark's judgments with the reference formulas (fusebench.judging.metrics); no score while
+    judgments are missing (budget, transport errors), so a partial run is never reported as a result."""
+    spec = judged.spec
+    assert spec.judge is not None
+    details: dict[str, Any] = {
+        "judge": judged.judge,
+        "n_judgments": len(judged.judgments),
+        "judge_failures": judged.failures,
+        "missing_judgments": judged.missing,
+        "verdict_methods": judged.methods(),
+        "judge_usage": judged.usage.to_dict(),
+    }
+    if judged.missing:
+        return JudgedScore(None, None, {}, details)
+    by_item: dict[str, dict[int, tuple[Any, JudgeTask]]] = defaultdict(dict)
+    for j in judged.judgments:
+        assert j.verdict is not None
+        by_item[j.task.sample_id][j.task.slot] = (j.verdict.value, j.task)
+    aggregate = {"pairwise": _arena_hard, "single": _mt_bench, "alpaca_eval": _alpaca_eval, "alignbench": _alignbench}
+    score, ci, items, details["metrics"] = aggregate[spec.judge.mode](by_item)
+    if spec.judge.mode in ("single", "alignbench"):  # ratings per turn (MT-Bench) or per category (AlignBench)
+        details["breakdown"] = _rating_breakdown(judged, by_turn=spec.judge.mode == "single")
+    verdicts: dict[str, list[str]] = defaultdict(list)
+    for j in judged.judgments:
+        assert j.verdict is not None
+        shown = j.verdict.value if j.verdict.ok else f"failure ({j.verdict.method})"
+        verdicts[j.task.sample_id].append(f"{j.task.slot}: {shown}")
+    return JudgedScore(score, ci, items, details, {i: "; ".join(v) for i, v in verdicts.items()})
+
+
+def _rating_breakdown(judged: BenchmarkJudgments, by_turn: bool) -> dict[str, dict[str, float]]:
+    groups: dict[str, list[float]] = defaultdict(list)
+    for j in judged.judgments:
+        if j.verdict is not None and j.verdict.ok:
+            group = f"turn {j.task.slot}" if by_turn else str(j.task.context["category"])
+            groups[group].append(float(j.verdict.value))  # type: ignore[arg-type]
+    return {g: {"n": len(v), "score": sum(v) / len(v)} for g, v in sorted(groups.items())}
+
+
+_Judged = dict[str, dict[int, tuple[Any, "JudgeTask"]]]  # item -> slot -> (verdict value, task)
+_Aggregate = tuple[float | None, tuple[float, float] | None, dict[str, float], dict[str, Any]]
+
+
+def _arena_hard(by_item: _Judged) -> _Aggregate:
+    from fusebench.judging.metrics import PairwiseGame, arena_hard_score
+
+    games = [PairwiseGame(i, slots[1][0], slots[2][0]) for i, slots in by_item.items()]
+    result = arena_hard_score(games)
+    items = {}
+    for g in games:
+        views = ((g.verdict_model_second, True), (g.verdict_model_first, False))
+        shares = [_win_share(label, model_is_b) for label, model_is_b in views if label is not None]
+        if shares:
+            items[g.question_id] = sum(shares) / len(shares)
+    ci = None if result["ci_low"] is None else (result["ci_low"], result["ci_high"])
+    return result["score"], ci, items, result
+
+
+def _mt_bench(by_item: _Judged) -> _Aggregate:
+    from fusebench.judging.metrics import mt_bench_score
+
+    ratings = [(i, turn, v[0]) for i, slots in by_item.items() for turn, v in sorted(slots.items())]
+    result = mt_bench_score(ratings)
+    per_item: dict[str, list[float]] = defaultdict(list)
+    for i, _, rating in ratings:
+        if rating is not None:
+            per_item[i].append(rating)
+    rated = [r for values in per_item.values() for r in values]
+    items = {i: sum(v) / len(v) for i, v in per_item.items()}
+    interval = mean_ci(rated) if rated else None
+    ci = (interval.low, interval.high) if interval else None
+    return result["score"], ci, items, result
+
+
+def _alpaca_eval(by_item: _Judged) -> _Aggregate:
+    from fusebench.judging.metrics import AlpacaAnnotation, alpaca_eval_score
+
+    annotations = []
+    for value, task in (slots[1] for slots in by_item.values()):
+        output = task.judged[task.context["model_token"]]
+        annotations.append(AlpacaAnnotation(task.context["instruction"], output, task.context["reference"], value))
+    items = {i: slots[1][0] - 1.0 for i, slots in by_item.items() if slots[1][0] is not None}
+    if len(items) < 2:  # alpaca_eval's length-controlled GLM cannot be fit (its length feature is standardised)
+        note = "fewer than 2 judged outputs: alpaca_eval's length-controlled win rate is undefined"
+        return None, None, items, {"lc_win_rate": None, "n": len(items), "note": note}
+    result = alpaca_eval_score(annotations)
+    return result["lc_win_rate"], None, items, result
+
+
+def _alignbench(by_item: _Judged) -> _Aggregate:
+    from fusebench.judging.metrics import alignbench_score
+
+    ratings = [(i, slots[1][1].context["category"], slots[1][0]) for i, slots in by_item.items()]
+    result = alignbench_score(ratings)
+    items = {i: r for i, _, r in ratings if r is not None}
+    return result["score"], None, items, result

@@ -57,6 +57,28 @@ class PromptSpec:
     user: str = "{input}"
     system: str | None = None
     choices_field: str | None = None  # multiple choice: `{input}` becomes the question with lettered options
+    turns_field: str | None = None  # multi-turn: item field holding the user turns (strings or {"content": ...})
+
+
+JUDGE_MODES = ("pairwise", "single", "alpaca_eval", "alignbench")
+
+
+@dataclass(frozen=True)
+class JudgeSpec:
+    """How a judged benchmark's outputs are judged; the judge model and prices can be overridden per run."""
+
+    mode: str  # pairwise (Arena-Hard) | single (MT-Bench) | alpaca_eval | alignbench
+    model: str  # the reference judge
+    prompt_version: str  # names the judge prompt; part of every judgment's cache key
+    prompt_file: str | None = None  # judge prompt/config, relative to benchmarks/ (or to data_dir_env)
+    baseline: str | None = None  # name of the baseline model whose answers are compared against
+    baseline_file: str | None = None
+    reference_file: str | None = None  # reference answers (MT-Bench)
+    data_dir_env: str | None = None  # env var naming a local copy of unlicensed data (AlignBench)
+    price_input_per_mtok: float | None = None  # USD per million input tokens of `model`
+    price_output_per_mtok: float | None = None
+    temperature: float = 0.0
+    max_tokens: int = 2048
 
 
 @dataclass(frozen=True)
@@ -74,6 +96,8 @@ class BenchmarkSpec:
     implemented: bool = True
     breakdown_field: str | None = None  # item field to report per-group scores by (e.g. MMLU-Pro's category)
     cache_as: str | None = None  # share generations with another benchmark (same prompts, another scorer)
+    turns: int = 1  # > 1: turn t sees the model's own answers to turns 1..t-1 (MT-Bench)
+    judge: JudgeSpec | None = None  # judged benchmarks: the judge stage scores them, not `scorer`
 
     @property
     def generation_id(self) -> str:
@@ -119,9 +143,17 @@ def parse_benchmark(raw: dict[str, Any], where: str) -> BenchmarkSpec:
     hub = data.pop("hub", None)
     data_spec = _build(DataSpec, {**data, "hub": _build(HubSource, hub, where) if hub else None}, where)
     prompt = _build(PromptSpec, raw.pop("prompt", {}) or {}, where)
-    spec: BenchmarkSpec = _build(BenchmarkSpec, {**raw, "data": data_spec, "prompt": prompt}, where)
+    judge = raw.pop("judge", None)
+    judge_spec = _build(JudgeSpec, judge, where) if judge else None
+    spec: BenchmarkSpec = _build(
+        BenchmarkSpec, {**raw, "data": data_spec, "prompt": prompt, "judge": judge_spec}, where
+    )
     if spec.category not in CATEGORIES:
         raise UsageError(f"bad spec {where}: category {spec.category!r} not in {CATEGORIES}")
+    if judge_spec and judge_spec.mode not in JUDGE_MODES:
+        raise UsageError(f"bad spec {where}: judge mode {judge_spec.mode!r} not in {JUDGE_MODES}")
+    if spec.turns < 1 or (spec.turns > 1 and not prompt.turns_field):
+        raise UsageError(f"bad spec {where}: turns must be >= 1, and turns > 1 needs prompt.turns_field")
     if spec.implemented and not (data_spec.path or data_spec.hub):
         raise UsageError(f"bad spec {where}: data needs a path or a hub source")
     return spec

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -22,10 +23,13 @@ def _benchmarks(text: str | None) -> list[str] | None:
 
 def cmd_compare(args: argparse.Namespace) -> int:
     from fusebench.cli import _open_store
-    from fusebench.compare import compare
+    from fusebench.compare import check_judges, compare
     from fusebench.report.compare_table import render_comparison
 
     comparison = compare(_open_store(args), args.runs, _benchmarks(args.benchmarks))
+    check_judges(comparison, args.allow_judge_mismatch)
+    if comparison.judge_mismatches:
+        print(f"fusebench: WARNING: different judges on {', '.join(comparison.judge_mismatches)}", file=sys.stderr)
     print(render_comparison(comparison, args.format))
     return 0
 
@@ -85,6 +89,7 @@ def add_report_commands(sub: Any) -> None:
     p.add_argument("runs", nargs="+", help="run id prefixes or model names (latest complete run); first = base")
     p.add_argument("--benchmarks", help="comma-separated subset")
     p.add_argument("--format", choices=_FORMATS, default="terminal")
+    p.add_argument("--allow-judge-mismatch", action="store_true", help="compare judged benchmarks across judges")
     _add_store_args(p)
     p.set_defaults(func=cmd_compare)
 

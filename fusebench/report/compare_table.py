@@ -19,6 +19,7 @@ from fusebench.history import GateResult, History
 FORMATS = ("terminal", "markdown", "csv", "latex", "json")
 _TABLEFMT = {"terminal": "simple", "markdown": "github", "latex": "latex_booktabs"}
 MISSING = "missing"
+JUDGE_MISMATCH = "[!judge differs]"
 NORMALISED_NOTE = "normalised average: " + ", ".join(f"{b} x{f:g}" for b, f in RATING_BENCHMARKS.items())
 
 
@@ -50,7 +51,7 @@ def comparison_table(c: Comparison) -> tuple[list[str], list[list[str]]]:
         ns = sorted({n for n in row.n if n is not None})
         line = [
             "" if row.category == previous else row.category,
-            row.benchmark,
+            row.benchmark + (f" {JUDGE_MISMATCH}" if row.benchmark in c.judge_mismatches else ""),
             "/".join(map(str, ns)),
             *[_num(s) for s in row.scores],
         ]
@@ -83,6 +84,11 @@ def comparison_notes(c: Comparison) -> list[str]:
     )
     k, total = len(c.averages.benchmarks), len(c.rows)
     lines.append(f"averages over the {k} of {total} benchmarks every run has; {NORMALISED_NOTE}")
+    if c.judge_mismatches:
+        lines.append(
+            f"{JUDGE_MISMATCH} WARNING: {', '.join(c.judge_mismatches)} were judged by different judges in these "
+            "runs; their scores and deltas are NOT comparable"
+        )
     if c.flags:
         lines.append("Settings that differ (treat those deltas with care):")
         lines += [f"  ! {f}" for f in c.flags]

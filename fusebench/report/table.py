@@ -10,6 +10,7 @@ from tabulate import tabulate
 from fusebench.spec import CATEGORIES
 
 HEADERS = ("category", "benchmark", "metric", "n", "score", "95% CI", "no answer")
+JUDGE_HEADER = "judge failures"
 
 
 def average(scores: Sequence[float]) -> float | None:
@@ -17,22 +18,62 @@ def average(scores: Sequence[float]) -> float | None:
     return sum(scores) / len(scores) if scores else None
 
 
+def _judge(r: dict[str, Any]) -> dict[str, Any] | None:
+    return (r.get("details") or {}).get("judge")
+
+
+def _score_cell(r: dict[str, Any]) -> str:
+    if r["score"] is not None:
+        return f"{r['score']:.2f}"
+    details = r.get("details") or {}
+    if details.get("missing_judgments"):
+        return f"incomplete ({details['missing_judgments']} unjudged)"
+    return "no verdicts" if details.get("judge_failures") == details.get("n_judgments") else "n/a"
+
+
 def results_table(results: Sequence[dict[str, Any]], not_implemented: Sequence[str] = (), fmt: str = "simple") -> str:
-    """Render one run's per-benchmark results."""
+    """Render one run's per-benchmark results; judged benchmarks add a judge-failures column and judge lines."""
     order = {c: i for i, c in enumerate(CATEGORIES)}
+    judged = any(_judge(r) for r in results)
     rows = []
     for r in sorted(results, key=lambda r: (order.get(r["category"], 99), r["benchmark"])):
-        ci = f"[{r['ci_low']:.1f}, {r['ci_high']:.1f}]"
+        ci = "" if r["ci_low"] is None else f"[{r['ci_low']:.1f}, {r['ci_high']:.1f}]"
         details = r.get("details") or {}
         failures = details.get("extraction_failures", 0)
         failed = f"{100 * failures / details['n_samples']:.0f}%" if details.get("n_samples") else ""
-        rows.append([r["category"], r["benchmark"], r["metric"], r["n"], f"{r['score']:.2f}", ci, failed])
+        row = [r["category"], r["benchmark"], r["metric"], r["n"], _score_cell(r), ci, failed]
+        if judged:
+            row.append(f"{details['judge_failures']}/{details['n_judgments']}" if _judge(r) else "")
+        rows.append(row)
     for name in not_implemented:
         rows.append(["", name, "", "", "not implemented", ""])
-    avg = average([r["score"] for r in results])
+    avg = average([r["score"] for r in results if r["score"] is not None])
     if avg is not None:
         rows.append(["", "average (plain mean)", "", "", f"{avg:.2f}", ""])
-    return tabulate(rows, headers=HEADERS, tablefmt=fmt)
+    table = tabulate(rows, headers=(*HEADERS, JUDGE_HEADER) if judged else HEADERS, tablefmt=fmt)
+    notes = judge_notes(results)
+    return table + ("\n\n" + "\n".join(notes) if notes else "")
+
+
+def judge_notes(results: Sequence[dict[str, Any]]) -> list[str]:
+    """One line per judged benchmark: the judge (model, prompt version, baseline), failures, tokens and cost."""
+    lines = []
+    for r in sorted(results, key=lambda r: r["benchmark"]):
+        judge = _judge(r)
+        if not judge:
+            continue
+        details = r["details"]
+        usage = details.get("judge_usage") or {}
+        cost = usage.get("cost_usd")
+        cost_text = "unknown (no price for this judge)" if cost == "unknown" else f"${cost:.4f}"
+        baseline = f", baseline {judge['baseline']}" if judge.get("baseline") else ""
+        lines.append(
+            f"{r['benchmark']}: judged by {judge['model']} ({judge['backend']}), prompt {judge['prompt_version']}"
+            f"{baseline}; judge failures {details['judge_failures']} of {details['n_judgments']} judgments"
+            f" (never scored as wins or losses); judge tokens {usage.get('prompt_tokens', 0)} in / "
+            f"{usage.get('completion_tokens', 0)} out, estimated cost {cost_text}"
+        )
+    return lines
 
 
 def breakdown_table(results: Sequence[dict[str, Any]], fmt: str = "simple") -> str:
