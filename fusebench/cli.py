@@ -72,6 +72,8 @@ def _check_writable(folder: Path) -> None:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
+    if args.engine == "lm-eval":
+        return _eval_lm_eval(args)
     from fusebench.backends import BackendOptions, make_backend
     from fusebench.evaluate import EvalConfig, run_eval
     from fusebench.report.export import export_run
@@ -112,6 +114,10 @@ def cmd_eval(args: argparse.Namespace) -> int:
         max_model_len=args.max_model_len,
         gpu_memory_utilization=args.gpu_memory_utilization,
         enforce_eager=args.enforce_eager,
+        pipeline_parallel_size=args.pipeline_parallel_size,
+        distributed_executor_backend=args.distributed_executor_backend,
+        max_num_seqs=args.max_num_seqs,
+        enable_prefix_caching=not args.no_prefix_caching,
     )
     outcome = run_eval(config, store, lambda: make_backend(args.backend, args.model, options))
     folder = export_run(store, outcome.run_id, args.output_dir)
@@ -129,6 +135,23 @@ def cmd_eval(args: argparse.Namespace) -> int:
             "(with a higher --judge-budget-usd if the budget stopped it) to finish it",
             file=sys.stderr,
         )
+    return 0
+
+
+def _eval_lm_eval(args: argparse.Namespace) -> int:
+    """`fusebench eval --engine lm-eval --tasks ...`: lm-eval runs the tasks, fusebench stores them as a run."""
+    from fusebench.interop.lm_eval_engine import run_lm_eval_engine
+    from fusebench.report.export import export_run
+    from fusebench.report.table import results_table
+
+    tasks = [t.strip() for t in (args.tasks or "").split(",") if t.strip()]
+    if not tasks:
+        raise UsageError("--engine lm-eval needs --tasks (lm-eval task names or task .yaml paths)")
+    store = _open_store(args, writable=True)
+    run_id = run_lm_eval_engine(args.model, tasks, args.limit, store, _tags(args), args.batch_size)
+    folder = export_run(store, run_id, args.output_dir)
+    print(results_table(store.get_benchmark_results(run_id)))
+    print(f"\nrun {run_id} (lm-eval engine); per-sample logs in {folder}")
     return 0
 
 
@@ -238,6 +261,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-model-len", type=_positive_int, help="vllm backend")
     p.add_argument("--gpu-memory-utilization", type=float, default=0.9, help="vllm backend")
     p.add_argument("--enforce-eager", action="store_true", help="vllm backend: no torch.compile (faster start)")
+    p.add_argument(
+        "--pipeline-parallel-size", type=_positive_int, default=1, help="vllm backend: layers split over nodes"
+    )
+    p.add_argument(
+        "--distributed-executor-backend", choices=["ray", "mp"], help="vllm backend: ray for multi-node runs"
+    )
+    p.add_argument("--max-num-seqs", type=_positive_int, help="vllm backend: sequences decoded together")
+    p.add_argument("--no-prefix-caching", action="store_true", help="vllm backend: turn prefix caching off")
+    p.add_argument(
+        "--engine",
+        choices=["fusebench", "lm-eval"],
+        default="fusebench",
+        help="lm-eval: run --tasks with lm-eval's Python API and store the result as a run",
+    )
+    p.add_argument("--tasks", help="--engine lm-eval: comma-separated lm-eval task names or task .yaml paths")
     p.add_argument("--batch-size", type=_positive_int)
     p.add_argument("--dtype", default="auto", choices=["auto", "float32", "bfloat16", "float16"])
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, ...")
@@ -282,10 +320,12 @@ def build_parser() -> argparse.ArgumentParser:
     _add_store_args(p)
     p.set_defaults(func=cmd_rescore)
 
+    from fusebench.interop import register as add_interop_commands
     from fusebench.plugins import register_plugins
     from fusebench.report.commands import add_report_commands
 
     add_report_commands(sub)
+    add_interop_commands(sub)  # `import lm-eval`, `export`
     register_plugins(sub)
     return parser
 

@@ -12,7 +12,7 @@ from fusebench.data import Item
 from fusebench.errors import UsageError
 from fusebench.scorers.base import Score, ScoreInput, get_scorer
 from fusebench.spec import BenchmarkSpec
-from fusebench.stats import Interval, mean_ci
+from fusebench.stats import Interval, grouped_mean_ci, mean_ci
 
 if TYPE_CHECKING:
     from fusebench.judging.stage import BenchmarkJudgments, JudgeTask
@@ -48,7 +48,11 @@ def score_benchmark(spec: BenchmarkSpec, items: Sequence[Item], outputs: Sequenc
         per_item[item.id].append(score.value)
         rows[item.id] = item.row
     item_means = {item_id: sum(v) / len(v) for item_id, v in per_item.items()}
-    ci = mean_ci(list(item_means.values()))
+    if spec.scorer == "livebench":  # LiveBench's headline: the mean over categories of the mean over their tasks
+        groups = [(str(rows[i]["category"]), str(rows[i]["task"])) for i in item_means]
+        ci = grouped_mean_ci(list(item_means.values()), groups)
+    else:
+        ci = mean_ci(list(item_means.values()))
     details: dict[str, Any] = {
         "n_samples": len(scores),
         "extraction_failures": sum(1 for s in scores if s.reason in FAILURE_REASONS),

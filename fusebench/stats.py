@@ -15,6 +15,7 @@ O(draws x n). Otherwise a chunked (draws, n) index or sign matrix is used.
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -98,6 +99,41 @@ def bootstrap_means(x: NDArray[np.float64], n_boot: int, rng: np.random.Generato
         stop = min(n_boot, start + rows)
         out[start:stop] = x[rng.integers(0, n, size=(stop - start, n))].mean(axis=1)
     return out
+
+
+def grouped_mean_ci(
+    values: Sequence[float],
+    groups: Sequence[tuple[str, str]],
+    confidence: float = 0.95,
+    *,
+    n_boot: int = 2000,
+    seed: int = 0,
+) -> Interval:
+    """Mean over categories of the mean over their tasks of item values (LiveBench's headline), with a percentile
+    bootstrap over items. `groups[i]` = (category, task) of item i. Resamples that lose a task or a category
+    average over the ones they kept."""
+    x = _as_array(values, "values")
+    _check_confidence(confidence)
+    pairs = sorted(set(groups))
+    task_index = np.array([pairs.index(g) for g in groups])
+    categories = sorted({c for c, _ in pairs})
+    task_category = np.array([categories.index(c) for c, _ in pairs])
+    onehot = np.eye(len(pairs))[task_index]  # items x tasks
+
+    def headline(weights: NDArray[np.float64]) -> NDArray[np.float64]:  # weights: resamples x items
+        with np.errstate(invalid="ignore", divide="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # a resample without some task: nanmean skips it
+            task_means = (weights @ (onehot * x[:, None])) / (weights @ onehot)
+            per_category = np.stack(
+                [np.nanmean(task_means[:, task_category == c], axis=1) for c in range(len(categories))], axis=1
+            )
+        return np.asarray(np.nanmean(per_category, axis=1), dtype=np.float64)
+
+    estimate = float(headline(np.ones((1, x.size)))[0])
+    rng = np.random.default_rng(seed)
+    draws = rng.integers(0, x.size, size=(n_boot, x.size))
+    weights = np.stack([np.bincount(row, minlength=x.size) for row in draws]).astype(np.float64)
+    return _percentile_interval(estimate, headline(weights), confidence)
 
 
 def mcnemar_exact(a: Sequence[int], b: Sequence[int]) -> float:

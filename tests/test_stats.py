@@ -16,6 +16,7 @@ from fusebench.stats import (
     T_INTERVAL_MIN_N,
     Interval,
     bootstrap_means,
+    grouped_mean_ci,
     holm,
     mcnemar_exact,
     mean_ci,
@@ -357,3 +358,28 @@ def test_fourteen_benchmarks_of_ten_thousand_items_compare_quickly() -> None:
         pvalues.append(paired_test(a, b)[1])
     holm(pvalues)
     assert time.perf_counter() - start < 3.0
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.sampled_from(["math", "reasoning"]), st.sampled_from(["t1", "t2", "t3"]), st.floats(0, 1)),
+        min_size=2,
+        max_size=40,
+    )
+)
+def test_grouped_mean_matches_livebench_category_average(rows: list[tuple[str, str, float]]) -> None:
+    from fusebench.scorers.livebench import livebench_category_average
+
+    # LiveBench's tasks belong to one category each: qualify the task names by their category
+    rows = [(c, f"{c}/{t}", v) for c, t, v in rows]
+    ci = grouped_mean_ci([v for _, _, v in rows], [(c, t) for c, t, _ in rows], n_boot=200)
+    assert 100 * ci.estimate == pytest.approx(livebench_category_average(rows)["overall"], abs=1e-9)
+    assert ci.low - 1e-9 <= ci.estimate <= ci.high + 1e-9
+
+
+def test_grouped_mean_weights_categories_not_items() -> None:
+    values = [1.0] * 9 + [0.0]  # 9 items of one category all right, 1 item of another wrong
+    groups = [("a", "a1")] * 9 + [("b", "b1")]
+    assert grouped_mean_ci(values, groups).estimate == pytest.approx(0.5)
+    assert mean_ci(values).estimate == pytest.approx(0.9)
