@@ -43,7 +43,16 @@ def sha256_file(path: Path) -> str:
 
 
 def read_rows(path: Path) -> list[dict[str, Any]]:
-    """Rows of a JSONL (optionally .gz) or Parquet file; a damaged file is a one-line UsageError."""
+    """Rows of a JSONL (optionally .gz), JSON (a list of records) or Parquet file; a damaged file is a one-line
+    UsageError."""
+    if path.suffix == ".json":
+        try:
+            records = json.loads(path.read_text(encoding="utf-8"))
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise UsageError(f"corrupt data file {path}: {exc}".splitlines()[0]) from exc
+        if not isinstance(records, list) or not all(isinstance(r, dict) for r in records):
+            raise UsageError(f"corrupt data file {path}: expected a JSON list of records")
+        return records
     if path.suffix == ".parquet":
         import pandas as pd
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import secrets
 import time
@@ -14,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from tqdm import tqdm
 
 from fusebench.backends.base import Backend, Completion, Conversation, GenParams
-from fusebench.data import Item, LoadedData, load_items, resolve_data_path, sha256_file
+from fusebench.data import Item, LoadedData, load_items
 from fusebench.environment import environment
 from fusebench.errors import UsageError
 from fusebench.keys import generation_key, stable_hash
@@ -97,7 +96,7 @@ def plan_benchmarks(config: EvalConfig) -> list[PlannedBenchmark]:
 
 def load_benchmark_items(spec: BenchmarkSpec, limit: int | None = None) -> LoadedData:
     """load_items, plus what judged benchmarks need: data from a user-provided folder (judge.data_dir_env, for
-    AlignBench, whose files carry no license) and JSON-array files (AlpacaEval's reference outputs)."""
+    AlignBench, whose files carry no license)."""
     if spec.judge and spec.judge.data_dir_env and spec.data.path:
         from fusebench.judging.stage import judge_data_root
 
@@ -107,31 +106,7 @@ def load_benchmark_items(spec: BenchmarkSpec, limit: int | None = None) -> Loade
         if not found:
             raise UsageError(f"{spec.id}: {spec.data.path} not found in {root} (nor in {root / 'data'})")
         spec = replace(spec, data=replace(spec.data, path=str(found[0])))
-    if spec.data.path and spec.data.path.endswith(".json"):
-        return _load_json_records(spec, limit)
     return load_items(spec, limit)
-
-
-def _load_json_records(spec: BenchmarkSpec, limit: int | None) -> LoadedData:
-    """Items of a JSON file holding a list of records (row index = id unless data.id_field), checksummed."""
-    data = spec.data
-    assert data.path is not None
-    path = resolve_data_path(data.path)
-    if not path.is_file():
-        raise UsageError(f"data file for {spec.id} not found: {path}")
-    checksum = sha256_file(path)
-    if data.sha256 and checksum != data.sha256:
-        raise UsageError(f"corrupt data file {path}: sha256 {checksum[:12]}… does not match the spec's")
-    try:
-        rows = json.loads(path.read_text(encoding="utf-8"))
-        items = [
-            Item(str(row[data.id_field]) if data.id_field else str(i), str(row[data.input_field]),
-                 row[data.target_field], row)
-            for i, row in enumerate(rows)
-        ]  # fmt: skip
-    except (ValueError, KeyError, TypeError) as exc:
-        raise UsageError(f"corrupt data file {path}: {type(exc).__name__}: {exc}") from exc
-    return LoadedData(items[:limit] if limit is not None else items, str(path), checksum)
 
 
 def _conversation(spec: BenchmarkSpec, item: Item, turn: int, history: Conversation | None) -> Conversation:

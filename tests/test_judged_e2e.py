@@ -10,12 +10,10 @@ import math
 import os
 import re
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
 import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -25,6 +23,7 @@ import pytest
 from fusebench.judging.prompts import alpaca_eval_switched
 from tests.conftest import REPO, SHARED_DATA, cli_env, run_cli
 from tests.fault_proxy import Fault, FaultProxy
+from tests.local_server import serve_bundled_model
 
 pytestmark = pytest.mark.slow
 
@@ -33,44 +32,11 @@ PARSED = {"regex", "backup_regex", "dict", "logprobs", "token"}  # verdict metho
 ENV = cli_env(FUSEBENCH_ALIGNBENCH_DIR=str(SHARED_DATA / "alignbench"))
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
     """`transformers serve` of the bundled model on 127.0.0.1: (base_url, model name)."""
-    from transformers.utils.import_utils import is_serve_available
-
-    from fusebench.models import load_source, resolve_model
-
-    if not is_serve_available():
-        pytest.skip("transformers serve needs: pip install fastapi uvicorn openai")
-    model_dir, _ = load_source(resolve_model(None))
-    port = _free_port()
-    log = Path(tmp_path_factory.mktemp("serve")) / "serve.log"
-    cmd = [sys.executable, "-c", "from transformers.cli.transformers import main; main()", "serve", model_dir]
-    cmd += ["--host", "127.0.0.1", "--port", str(port), "--device", "cpu"]
-    with log.open("w") as out:
-        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=cli_env(OMP_NUM_THREADS="1"))
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            assert proc.poll() is None and time.monotonic() < deadline, log.read_text()[-2000:]
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2)
-                break
-            except OSError:
-                time.sleep(0.5)
-        yield f"http://127.0.0.1:{port}/v1", model_dir
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+    with serve_bundled_model(tmp_path_factory.mktemp("serve")) as running:
+        yield running
 
 
 def _args(server: tuple[str, str], judge_url: str, out: Path, benches: str, limit: int, *extra: str) -> list[str]:

@@ -8,15 +8,10 @@ from __future__ import annotations
 
 import itertools
 import logging
-import socket
-import subprocess
-import sys
 import time
-import urllib.request
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
-from pathlib import Path
 
 import pytest
 from hypothesis import given
@@ -25,8 +20,8 @@ from hypothesis import strategies as st
 from fusebench.backends.base import Backend, Completion, GenParams
 from fusebench.backends.openai import MAX_RETRY_AFTER_S, OpenAIBackend, _parse, _retry_after
 from fusebench.errors import UsageError
-from tests.conftest import cli_env
 from tests.fault_proxy import Fault, FaultProxy, scripted
+from tests.local_server import serve_bundled_model
 
 DEAD_UPSTREAM = "http://127.0.0.1:9/v1"  # for plans that never forward
 GREEDY = GenParams(max_new_tokens=16, temperature=0.0)
@@ -196,47 +191,12 @@ def test_closing_the_generator_early_cancels_pending_requests() -> None:
 # ---- against a real server -------------------------------------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def real_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
-    """`transformers serve` of the bundled model on 127.0.0.1: (base_url, model name)."""
-    from transformers.utils.import_utils import is_serve_available
-
-    from fusebench.models import load_source, resolve_model
-
-    if not is_serve_available():
-        pytest.skip("transformers serve needs: pip install fastapi uvicorn openai")
-    model_dir, _ = load_source(resolve_model(None))
-    port = _free_port()
-    log = Path(tmp_path_factory.mktemp("serve")) / "serve.log"
-    cmd = [sys.executable, "-c", "from transformers.cli.transformers import main; main()", "serve", model_dir]
-    cmd += ["--host", "127.0.0.1", "--port", str(port), "--device", "cpu"]
-    with log.open("w") as out:
-        # one torch thread: on a small shared CPU box, oversubscribed threads make generation ~10x slower
-        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=cli_env(OMP_NUM_THREADS="1"))
-    base_url = f"http://127.0.0.1:{port}/v1"
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            assert proc.poll() is None and time.monotonic() < deadline, log.read_text()[-2000:]
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2)
-                break
-            except OSError:
-                time.sleep(0.5)
+    """`transformers serve` of the bundled model on 127.0.0.1, model loaded: (base_url, model name)."""
+    with serve_bundled_model(tmp_path_factory.mktemp("serve")) as (base_url, model_dir):
         list(OpenAIBackend(model_dir, base_url).generate(_ask("Hi"), SHORT))  # loads the model
         yield base_url, model_dir
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
 
 
 def _by_index(done: list[Completion]) -> dict[int, str]:
