@@ -143,10 +143,11 @@ def build(
     pairs_per_prompt: int = 1,
     seed: int = 0,
 ) -> BuildResult:
-    """Split prompts between SFT and DPO, then select on each side."""
-    side = split_prompts({r.prompt_id: r.domain for r in responses}, sft_fraction, seed)
-    sft = select_sft(r for r in responses if side[r.prompt_id] == "sft")
-    pairs = select_pairs((r for r in responses if side[r.prompt_id] == "dpo"), gap_band, pairs_per_prompt)
+    """Drop prompts where every response fails, split the rest between SFT and DPO, then select on each side."""
+    usable = {r.prompt_id for r in responses if _usable(r)}
+    side = split_prompts({r.prompt_id: r.domain for r in responses if r.prompt_id in usable}, sft_fraction, seed)
+    sft = select_sft(r for r in responses if side.get(r.prompt_id) == "sft")
+    pairs = select_pairs((r for r in responses if side.get(r.prompt_id) == "dpo"), gap_band, pairs_per_prompt)
     return BuildResult(sft, pairs, side)
 
 
@@ -172,6 +173,7 @@ def build_stats(
             correct_by_source[r.source].append(r.correct)
     return {
         "responses": len(responses),
+        "prompts_without_usable_response": len({r.prompt_id for r in responses}) - len(result.side),
         "prompts": {"sft": n_prompts.get("sft", 0), "dpo": n_prompts.get("dpo", 0)},
         "sft_examples": len(result.sft),
         "sft_dropped_prompts": n_prompts.get("sft", 0) - len(result.sft),
@@ -198,7 +200,8 @@ def format_stats(stats: Mapping[str, Any]) -> str:
     from tabulate import tabulate
 
     lines = [
-        f"prompts: {stats['prompts']['sft']} SFT, {stats['prompts']['dpo']} DPO; scored: {stats['responses']}",
+        f"prompts: {stats['prompts']['sft']} SFT, {stats['prompts']['dpo']} DPO, "
+        f"{stats['prompts_without_usable_response']} dropped (every response failed); scored: {stats['responses']}",
         f"SFT examples: {stats['sft_examples']} ({stats['sft_dropped_prompts']} prompts dropped: no usable response)",
         f"DPO pairs: {stats['dpo_pairs']} ({stats['dpo_prompts_without_pair']} DPO prompts without a pair)",
     ]

@@ -247,3 +247,13 @@ def test_bundled_code_prompts_are_disjoint_from_mbpp_plus_and_solvable() -> None
     gold = f"```python\n{first.item['code']}\n```"
     assert scorer(ScoreInput(output=gold, target=None, item=first.item)).value == 1.0
     assert scorer(ScoreInput(output="```python\ndef f(): pass\n```", target=None, item=first.item)).value == 0.0
+
+
+def test_prompts_where_every_response_fails_are_dropped_before_the_split() -> None:
+    # 10 math prompts, only two with a correct response: both must be split (one SFT, one DPO), none wasted
+    responses = [r(f"p{i}", "s", j, 0.0, False) for i in range(10) for j in range(2)]
+    responses += [r("p3", "s", 2, 1.0, True), r("p7", "s", 2, 1.0, True)]
+    result = build(responses, {"math": 0.5}, (0.01, 0.1), seed=0)
+    assert sorted(result.side) == ["p3", "p7"] and sorted(result.side.values()) == ["dpo", "sft"]
+    assert len(result.sft) == 1 and len(result.pairs) == 1
+    assert build_stats(result, responses)["prompts_without_usable_response"] == 8
