@@ -176,7 +176,6 @@ def build_stats(
         "prompts_without_usable_response": len({r.prompt_id for r in responses}) - len(result.side),
         "prompts": {"sft": n_prompts.get("sft", 0), "dpo": n_prompts.get("dpo", 0)},
         "sft_examples": len(result.sft),
-        "sft_dropped_prompts": n_prompts.get("sft", 0) - len(result.sft),
         "sft_by_domain_source": _nested_counts((r.domain, r.source) for r in result.sft),
         "dpo_pairs": len(result.pairs),
         "dpo_prompts_without_pair": n_prompts.get("dpo", 0) - len({p.prompt_id for p in result.pairs}),
@@ -202,7 +201,7 @@ def format_stats(stats: Mapping[str, Any]) -> str:
     lines = [
         f"prompts: {stats['prompts']['sft']} SFT, {stats['prompts']['dpo']} DPO, "
         f"{stats['prompts_without_usable_response']} dropped (every response failed); scored: {stats['responses']}",
-        f"SFT examples: {stats['sft_examples']} ({stats['sft_dropped_prompts']} prompts dropped: no usable response)",
+        f"SFT examples: {stats['sft_examples']}",
         f"DPO pairs: {stats['dpo_pairs']} ({stats['dpo_prompts_without_pair']} DPO prompts without a pair)",
     ]
     rows = [
