@@ -95,6 +95,7 @@ class SFTStageConfig:
     warmup_ratio: float = 0.1
     lr_scheduler_type: str = "cosine"
     save_steps: int = 200
+    save_total_limit: int = 1  # checkpoints kept while training (each = weights + optimizer state)
     logging_steps: int = 10
     bf16: bool = False
     gradient_checkpointing: bool = False
@@ -120,6 +121,7 @@ class DPOStageConfig:
     warmup_ratio: float = 0.1
     lr_scheduler_type: str = "cosine"
     save_steps: int = 200
+    save_total_limit: int = 1  # checkpoints kept while training (each = weights + optimizer state)
     logging_steps: int = 10
     precompute_ref_log_probs: bool = True  # reference log-probs computed once, reused every epoch
     bf16: bool = False
@@ -274,6 +276,7 @@ def validate(cfg: FuseConfig) -> None:
         _require(t.learning_rate > 0, f"{name}.learning_rate: must be > 0")
         _require(t.max_steps != 0, f"{name}.max_steps: must be -1 (epochs) or >= 1")
         _require(t.per_device_train_batch_size >= 1, f"{name}.per_device_train_batch_size: must be >= 1")
+        _require(t.save_total_limit >= 1, f"{name}.save_total_limit: must be >= 1 (resuming needs a checkpoint)")
     _require(cfg.dpo.beta > 0, "dpo.beta: must be > 0")
     _require(
         cfg.dpo.loss_type in {"sigmoid", "sigmoid_norm", "ipo", "hinge", "robust"},

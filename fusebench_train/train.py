@@ -2,7 +2,9 @@
 
 Each trainer saves checkpoints under `<stage dir>/checkpoints`; a rerun after a crash or kill -9 resumes
 from the last complete checkpoint (Trainer's resume_from_checkpoint) and never resamples or rescores.
-The final model goes to `<stage dir>/final` (written to a temporary folder first, then renamed).
+The final model goes to `<stage dir>/final` (written to a temporary folder first, then renamed); the
+checkpoints are then deleted (a finished stage is skipped on rerun, and each checkpoint holds the weights
+plus the optimizer state, about 3x the model's size).
 """
 
 from __future__ import annotations
@@ -49,6 +51,7 @@ def _common_args(t: SFTStageConfig | DPOStageConfig, out: Path, seed: int) -> di
         "lr_scheduler_type": t.lr_scheduler_type,
         "save_strategy": "steps",
         "save_steps": t.save_steps,
+        "save_total_limit": t.save_total_limit,
         "logging_steps": t.logging_steps,
         "bf16": t.bf16,
         "gradient_checkpointing": t.gradient_checkpointing,
@@ -70,6 +73,7 @@ def _finish(trainer: Any, tokenizer: Any, stage_dir: Path) -> Path:
     if trainer.args.process_index == 0:
         shutil.rmtree(final, ignore_errors=True)
         tmp.rename(final)
+        shutil.rmtree(stage_dir / "checkpoints", ignore_errors=True)  # the stage is done: nothing to resume
     return final
 
 

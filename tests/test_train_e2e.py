@@ -116,6 +116,7 @@ def test_reduced_fusion_run_then_skip_then_kill_during_sft_and_resume(tmp_path: 
     sft_w, dpo_w = _weights(work / "sft" / "final"), _weights(work / "dpo" / "final")
     name = "model.layers.0.self_attn.q_proj.weight"
     assert not base[name].equal(sft_w[name]) and not sft_w[name].equal(dpo_w[name])
+    assert not (work / "sft" / "checkpoints").exists() and not (work / "dpo" / "checkpoints").exists()
 
     # gains table: every benchmark of the suite, runs tagged
     gains = json.loads((work / "eval" / "gains.json").read_text())
@@ -133,9 +134,14 @@ def test_reduced_fusion_run_then_skip_then_kill_during_sft_and_resume(tmp_path: 
     proc = _run(config, "sft")
     ckpts = work / "sft" / "checkpoints"
     deadline = time.monotonic() + 600
-    while not (ckpts / "checkpoint-3" / "trainer_state.json").is_file():  # the first run stopped at step 2
+
+    def saved_steps() -> list[int]:  # complete checkpoints only (trainer_state.json is written last)
+        return [int(f.parent.name.split("-")[1]) for f in ckpts.glob("checkpoint-*/trainer_state.json")]
+
+    while not any(step >= 3 for step in saved_steps()):  # the first run stopped at step 2
         assert proc.poll() is None and time.monotonic() < deadline, "SFT ended before a checkpoint was written"
-        time.sleep(0.5)
+        time.sleep(0.2)
+    assert len(list(ckpts.glob("checkpoint-*"))) <= 2  # save_total_limit 1 (+ one being written)
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
     out, err = _finish(_run(config, "sft"))
