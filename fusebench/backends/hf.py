@@ -1,4 +1,4 @@
-"""Hugging Face transformers backend: chat template, left-padded length-sorted batches, greedy or seeded sampling."""
+"""Hugging Face transformers backend: chat template, left-padded length-sorted batches, greedy or seeded gen_kwargs."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from transformers import AutoModelForCausalLM, GenerationConfig, StoppingCriteri
 
 from fusebench.backends.base import Completion, Conversation, GenParams, TokenLogprob
 from fusebench.backends.chat import ChatTokenizer
+from fusebench.backends.hf_decode import CPU_ATTENTION, preallocated_cache
 from fusebench.errors import UsageError
 from fusebench.models import ResolvedModel
 
@@ -89,6 +90,8 @@ class HFBackend:
         loaded: Any = AutoModelForCausalLM.from_pretrained(
             self.chat.source, revision=self.chat.revision, dtype=self.dtype
         )
+        if self.device.type == "cpu" and loaded.config._attn_implementation == "sdpa":
+            loaded.set_attn_implementation(CPU_ATTENTION)  # GQA without KV copies (hf_decode)
         return loaded.to(self.device).eval()
 
     def fingerprint(self) -> dict[str, str]:
@@ -127,11 +130,14 @@ class HFBackend:
         stopping: StoppingCriteriaList | None,
     ) -> Iterator[Completion]:
         enc = self.tokenizer.pad({"input_ids": prompts}, padding=True, padding_side="left", return_tensors="pt")
-        sampling: dict[str, Any] = (
+        gen_kwargs: dict[str, Any] = (
             {"do_sample": False, "temperature": None, "top_p": None, "top_k": None}
             if params.greedy
             else {"do_sample": True, "temperature": params.temperature, "top_p": params.top_p, "top_k": None}
         )
+        if self.device.type == "cpu":  # KV written in place (hf_decode)
+            capacity = enc["input_ids"].shape[1] + params.max_new_tokens
+            gen_kwargs["past_key_values"] = preallocated_cache(self.model.config, capacity)
         started = time.perf_counter()
         with torch.inference_mode():
             torch.manual_seed(params.seed)
@@ -145,7 +151,7 @@ class HFBackend:
                 eos_token_id=sorted(self.eos_ids),
                 output_logits=params.logprobs > 0,
                 return_dict_in_generate=params.logprobs > 0,
-                **sampling,
+                **gen_kwargs,
             )
         sequences = out.sequences if params.logprobs else out
         rows = sequences[:, enc["input_ids"].shape[1] :].tolist()
