@@ -5,7 +5,8 @@ each dtype:batch-size configuration given (its default batch of 1 is no fair bas
 defaults (dtype auto: bfloat16 on CPUs with native bf16, batch 32 on CPU) and, for a like-for-like figure, at each
 dtype lm-eval was run with. Prints one line per figure, then:
   ratio_same_dtype_<dtype>: lm-eval's best at that dtype / fusebench at that dtype
-  ratio: lm-eval's best at the checkpoint's dtype (its default, float32 here) / fusebench with its defaults
+  ratio_defaults: lm-eval's best at the checkpoint's dtype (its default, float32 here) / fusebench with its defaults
+  ratio: the smallest same-dtype ratio (like for like; the figure the 1.5x target is about)
 (higher = fusebench faster). Also times a fully cached fusebench rerun (target < 2 s, 0 model calls).
 
     python perf/eval_throughput.py --items 100 --max-new-tokens 256 --lm-eval-configs float32:1,float32:8,float32:32
@@ -23,6 +24,7 @@ os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 from fusebench.backends import BackendOptions, make_backend
+from fusebench.backends.hf import pick_device, pick_dtype
 from fusebench.evaluate import EvalConfig, run_eval
 from fusebench.models import load_source, resolve_model
 from fusebench.spec import benchmarks_dir, get_benchmark
@@ -102,23 +104,31 @@ def main() -> None:
 
     model_dir, _ = load_source(resolve_model(None))
     fb_time, cached_time, cached_calls, fb_out = time_fusebench(args.items, args.max_new_tokens, args.batch_size)
-    print(f"fusebench hf defaults: {fb_time:.1f} s for {args.items} items ({args.items / fb_time:.2f} items/s)")
+    default_dtype = str(pick_dtype("auto", pick_device("auto"))).removeprefix("torch.")
+    rate = args.items / fb_time
+    print(f"fusebench hf defaults ({default_dtype}): {fb_time:.1f} s for {args.items} items ({rate:.2f} items/s)")
     print(f"fusebench cached rerun: {cached_time:.2f} s, {cached_calls} model calls")
     configs = [(c.split(":")[0], int(c.split(":")[1])) for c in args.lm_eval_configs.split(",")]
     best: dict[str, float] = {}
+    same_dtype: list[float] = []
     for dtype in dict.fromkeys(d for d, _ in configs):
-        fb_d, _, _, fb_d_out = time_fusebench(args.items, args.max_new_tokens, args.batch_size, dtype)
+        if dtype == default_dtype:  # the defaults run already is this one
+            fb_d, fb_d_out = fb_time, fb_out
+        else:
+            fb_d, _, _, fb_d_out = time_fusebench(args.items, args.max_new_tokens, args.batch_size, dtype)
         print(f"fusebench hf {dtype}: {fb_d:.1f} s")
         for bs in [b for d, b in configs if d == dtype]:
             lm_time, lm_out = time_lm_eval(args.items, args.max_new_tokens, bs, model_dir, dtype)
             print(f"lm-eval hf {dtype} batch {bs}: {lm_time:.1f} s; identical greedy outputs {same(fb_d_out, lm_out)}")
             best[dtype] = min(best.get(dtype, lm_time), lm_time)
-        print(f"ratio_same_dtype_{dtype}: {best[dtype] / fb_d:.2f}")
+        same_dtype.append(best[dtype] / fb_d)
+        print(f"ratio_same_dtype_{dtype}: {same_dtype[-1]:.2f}")
         if dtype == args.checkpoint_dtype:
             print(f"identical greedy outputs fusebench defaults vs {dtype}: {same(fb_out, fb_d_out)}")
     baseline = best.get(args.checkpoint_dtype, min(best.values()))
     print(f"lm-eval best at {args.checkpoint_dtype}: {baseline:.1f} s")
-    print(f"ratio: {baseline / fb_time:.2f}")
+    print(f"ratio_defaults: {baseline / fb_time:.2f}")
+    print(f"ratio: {min(same_dtype):.2f}")
 
 
 if __name__ == "__main__":
