@@ -543,6 +543,8 @@ def rescore_run(store: Store, run_id: str) -> list[dict[str, Any]]:
     from fusebench.judging.stage import JudgeOptions, JudgeStage
 
     run = store.get_run(run_id)
+    if run["settings"].get("source") == "lm-eval":
+        raise UsageError(f"run {run['id']} was imported from lm-eval: its scores are lm-eval's (re-import to update)")
     planned = plan_from_run(run)
     requests = _stored_requests(store, planned, run["model_fingerprint"])
     missing = len(requests) - len(store.get_generations(r.key for r in requests))

@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 
 from fusebench.compare import compare, diff_runs
 from fusebench.errors import UsageError
+from fusebench.evaluate import rescore_run
 from fusebench.history import gate
 from fusebench.interop import export as export_mod
 from fusebench.interop import lm_eval_import as imp
@@ -140,6 +141,14 @@ def test_import_twice_is_idempotent_and_adding_samples_later_fills_the_same_run(
     assert store.get_run(first.run_id)["tags"] == {"a": "1", "b": "2"}
     other = imp.import_files(store, results_file("seed2"))
     assert other.run_id != first.run_id and counts(store)["runs"] == 2
+
+
+def test_rescoring_an_imported_run_is_a_usage_error_that_changes_nothing(store: Store) -> None:
+    run_id = imp.import_files(store, results_file("seed1")).run_id
+    before = counts(store)
+    with pytest.raises(UsageError, match="imported from lm-eval"):
+        rescore_run(store, run_id)
+    assert counts(store) == before and store.get_run(run_id)["status"] == "complete"
 
 
 def test_compare_diff_and_gate_pair_the_items_of_two_imported_runs(store: Store) -> None:
