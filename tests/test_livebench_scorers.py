@@ -32,7 +32,17 @@ def test_fixture_answers_score_as_livebench_does(row):
     question = QUESTIONS[row["question_id"]]
     score = score_livebench(ScoreInput(output=row["answer"], target=question["ground_truth"], item=question))
     assert score.value == pytest.approx(row["expected"], abs=1e-9)
-    assert score.reason == {1: "correct", 0: "wrong"}.get(row["expected"], "partial")
+    expected_reason = {1: "correct", 0: "wrong"}.get(row["expected"], "partial")
+    if row["expected"] == 0 and score.extracted in (None, ""):
+        expected_reason = "no answer found"
+    assert score.reason == expected_reason
+
+
+@pytest.mark.parametrize("task", ["AMPS_Hard", "olympiad", "typos", "web_of_lies_v2"])
+def test_an_empty_answer_counts_as_no_answer(task: str) -> None:
+    question = next(q for q in QUESTIONS.values() if q["task"] == task)
+    score = score_livebench(ScoreInput(output="", target=question["ground_truth"], item=question))
+    assert (score.value, score.reason) == (0, "no answer found")
 
 
 def test_fixtures_cover_every_task_with_right_and_wrong_answers():

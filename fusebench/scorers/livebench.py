@@ -337,6 +337,8 @@ def score_livebench(inp: ScoreInput) -> Score:
         raise UsageError("livebench scorer: the item has no 'task' field")
     turns = inp.item.get("turns") or [""]
     value, extracted = score_task(task, inp.target, inp.output, turns[0], inp.item.get("subtask") or "")
+    if value == 0 and extracted in (None, ""):
+        return Score(value, extracted, "no answer found")  # counted in the "no answer" column
     reason = "correct" if value == 1 else ("wrong" if value == 0 else "partial")
     return Score(value, extracted, reason)
 
