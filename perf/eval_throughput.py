@@ -2,7 +2,7 @@
 
 lm-eval reads the same bundled JSONL through a local task config (its built-in tasks need the hub); it is timed at
 each dtype:batch-size configuration given (its default batch of 1 is no fair baseline). fusebench runs with its
-defaults (dtype auto: bfloat16 on CPUs with native bf16, batch 32 on CPU) and, for a like-for-like figure, at each
+defaults (dtype auto: float32 on CPU, batch 64 on CPU) and, for a like-for-like figure, at each
 dtype lm-eval was run with. Prints one line per figure, then:
   ratio_same_dtype_<dtype>: lm-eval's best at that dtype / fusebench at that dtype
   ratio_defaults: lm-eval's best at the checkpoint's dtype (its default, float32 here) / fusebench with its defaults

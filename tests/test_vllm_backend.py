@@ -14,7 +14,6 @@ from pathlib import Path
 import pytest
 
 from fusebench.backends.base import Completion, Conversation, GenParams
-from fusebench.backends.hf import cpu_has_native_bf16
 from fusebench.models import resolve_model
 
 pytestmark = [
@@ -31,8 +30,8 @@ PROMPTS: list[Conversation] = [
     [{"role": "system", "content": "You are terse."}, {"role": "user", "content": "Count from 1 to 5."}],
     [{"role": "user", "content": "Write a long story about a dragon who learns to bake bread in a small village."}],
 ]
-# float32: with bf16 kernels on CPU, a seeded sample depends on the batch it ran in; these tests check seeding
-# semantics and agreement with the HF backend at full precision (the auto dtype is checked on its own below).
+# float32 (what 'auto' means on CPU): with bf16 kernels a seeded sample depends on the batch it ran in; these tests
+# check seeding semantics and agreement with the HF backend at full precision.
 ENGINE = {"enforce_eager": True, "max_model_len": 2048, "dtype": "float32"}
 
 
@@ -54,7 +53,7 @@ def test_fingerprint_and_describe_without_starting_the_engine() -> None:
 
     b = VLLMBackend(resolve_model(None), enforce_eager=True, max_model_len=2048)
     fp = b.fingerprint()
-    assert fp["backend"] == "vllm" and fp["dtype"] == ("bfloat16" if cpu_has_native_bf16() else "float32")
+    assert fp["backend"] == "vllm" and fp["dtype"] == "float32"
     assert fp["weights"] == resolve_model(None).fingerprint and len(fp["chat_template"]) == 64
     info = b.describe()
     assert info["engine"] == "vllm" and info["vllm"].startswith("0.")
