@@ -68,7 +68,7 @@ def test_preallocated_layer_holds_what_a_dynamic_layer_holds(ops: list[tuple[str
 
 # --- the real model: same tokens as stock transformers ----------------------------------------------------------
 @pytest.fixture(scope="module")
-def model_and_prompts() -> Iterator[tuple[Any, Any, dict[str, torch.Tensor]]]:
+def model_and_prompts() -> Iterator[tuple[Any, dict[str, torch.Tensor]]]:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
@@ -81,7 +81,7 @@ def model_and_prompts() -> Iterator[tuple[Any, Any, dict[str, torch.Tensor]]]:
     ]
     enc = tokenizer(prompts, padding=True, padding_side="left", return_tensors="pt", add_special_tokens=False)
     assert enc["attention_mask"].min() == 0  # the padded case is the one that matters
-    yield model, tokenizer, enc
+    yield model, enc
     torch.set_num_threads(threads)
 
 
@@ -95,14 +95,14 @@ def _generate(model: Any, enc: dict[str, torch.Tensor], fast: bool, **kwargs: An
 
 
 @pytest.mark.slow
-def test_fast_decode_gives_stock_greedy_tokens(model_and_prompts: tuple[Any, Any, dict[str, torch.Tensor]]) -> None:
-    model, _, enc = model_and_prompts
+def test_fast_decode_gives_stock_greedy_tokens(model_and_prompts: tuple[Any, dict[str, torch.Tensor]]) -> None:
+    model, enc = model_and_prompts
     assert _generate(model, enc, fast=True, do_sample=False).equal(_generate(model, enc, fast=False, do_sample=False))
 
 
 @pytest.mark.slow
-def test_fast_decode_gives_stock_samples(model_and_prompts: tuple[Any, Any, dict[str, torch.Tensor]]) -> None:
-    model, _, enc = model_and_prompts
+def test_fast_decode_gives_stock_samples(model_and_prompts: tuple[Any, dict[str, torch.Tensor]]) -> None:
+    model, enc = model_and_prompts
     sampling = {"do_sample": True, "temperature": 0.8, "top_p": 0.95, "num_return_sequences": 3}
     fast = _generate(model, enc, fast=True, **sampling)
     assert fast.shape[0] == 3 * len(QUESTIONS)

@@ -1,4 +1,4 @@
-"""Hugging Face transformers backend: chat template, left-padded length-sorted batches, greedy or seeded gen_kwargs."""
+"""Hugging Face transformers backend: chat template, left-padded length-sorted batches, greedy or seeded sampling."""
 
 from __future__ import annotations
 
