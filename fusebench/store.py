@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import sqlite3
 import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -105,12 +106,32 @@ def now() -> dt.datetime:
     return dt.datetime.now(dt.UTC).replace(tzinfo=None)
 
 
+WAL_SWITCH_SECONDS = 30.0
+
+
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur = dbapi_conn.cursor()
-    cur.execute("PRAGMA busy_timeout=30000")  # first: switching to WAL waits for other processes too
-    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA busy_timeout=30000")
+    _switch_to_wal(cur)
     cur.execute("PRAGMA synchronous=NORMAL")
     cur.close()
+
+
+def _switch_to_wal(cur: Any) -> None:
+    """`PRAGMA journal_mode=WAL`, retried while another process holds the new file: the switch needs an
+    exclusive lock and SQLite can answer "database is locked" at once, without its busy handler (seen with
+    four processes opening a new store together)."""
+    deadline = time.monotonic() + WAL_SWITCH_SECONDS
+    attempt = 0
+    while True:
+        try:
+            cur.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            attempt += 1
+            time.sleep(min(0.01 * attempt, 0.2))
 
 
 SCHEMA_ATTEMPTS = 10

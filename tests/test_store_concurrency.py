@@ -156,3 +156,24 @@ def test_two_real_evals_at_once_on_one_store_lose_no_rows(tmp_path: Path) -> Non
     assert budgets == {24, 32}
     with sqlite3.connect(tmp_path / "fusebench.db") as conn:
         assert conn.execute("select count(*) from generations").fetchone()[0] == 4
+
+
+def test_wal_switch_retries_only_while_the_file_is_locked() -> None:
+    # a scripted cursor: the real race is what the writers test above hammers; this pins the retry rule
+    from fusebench.store import _switch_to_wal
+
+    class Cursor:
+        def __init__(self, failures: list[str]) -> None:
+            self.failures, self.calls = failures, 0
+
+        def execute(self, sql: str) -> None:
+            assert sql == "PRAGMA journal_mode=WAL"
+            self.calls += 1
+            if self.failures:
+                raise sqlite3.OperationalError(self.failures.pop(0))
+
+    locked = Cursor(["database is locked", "database is locked"])
+    _switch_to_wal(locked)
+    assert locked.calls == 3
+    with pytest.raises(sqlite3.OperationalError, match="disk I/O error"):
+        _switch_to_wal(Cursor(["disk I/O error"]))
