@@ -89,6 +89,22 @@ def test_sampling_yields_n_seeded_samples_per_prompt(backend: HFBackend) -> None
     assert [c.text for c in again] == [c.text for c in done]
 
 
+def test_a_sample_does_not_depend_on_its_batch_or_neighbours(backend: HFBackend) -> None:
+    # a killed run resumes with the unfinished prompts in other batches: each must draw what it would have drawn
+    params = GenParams(max_new_tokens=24, temperature=0.8, top_p=0.95, n=2, seed=3)
+    together = _by_index(backend, PROMPTS, params)  # batch 3: one prompt (x2 samples) per batch
+    backend.batch_size = 6
+    try:
+        wider = _by_index(backend, PROMPTS, params)  # all three prompts in one batch
+        alone = _by_index(backend, PROMPTS[2:], params)[0]  # one prompt without its neighbours
+    finally:
+        backend.batch_size = 3
+    assert wider == together and alone == together[2]
+    assert all(len(set(texts)) == 2 for texts in together.values())  # the two samples of a prompt differ
+    reseeded = _by_index(backend, PROMPTS, GenParams(**{**params.to_dict(), "stop": (), "seed": 4}))
+    assert reseeded != together
+
+
 def test_fingerprint_and_describe(backend: HFBackend) -> None:
     fp = backend.fingerprint()
     assert fp["weights"] == resolve_model(None).fingerprint

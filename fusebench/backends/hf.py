@@ -1,4 +1,5 @@
-"""Hugging Face transformers backend: chat template, left-padded length-sorted batches, greedy or seeded sampling."""
+"""Hugging Face transformers backend: chat template, left-padded length-sorted batches, greedy or per-row seeded
+sampling."""
 
 from __future__ import annotations
 
@@ -10,11 +11,18 @@ from typing import Any
 
 import torch
 import transformers
-from transformers import AutoModelForCausalLM, GenerationConfig, StoppingCriteriaList, StopStringCriteria
+from transformers import (
+    AutoModelForCausalLM,
+    GenerationConfig,
+    LogitsProcessorList,
+    StoppingCriteriaList,
+    StopStringCriteria,
+)
 
 from fusebench.backends.base import Completion, Conversation, GenParams, TokenLogprob
 from fusebench.backends.chat import ChatTokenizer
 from fusebench.backends.hf_decode import CPU_ATTENTION, preallocated_cache
+from fusebench.backends.hf_sampling import RowSeededSampler, row_seed
 from fusebench.errors import UsageError
 from fusebench.models import ResolvedModel
 
@@ -119,23 +127,24 @@ class HFBackend:
         params: GenParams,
         stopping: StoppingCriteriaList | None,
     ) -> Iterator[Completion]:
-        enc = self.tokenizer.pad({"input_ids": prompts}, padding=True, padding_side="left", return_tensors="pt")
-        gen_kwargs: dict[str, Any] = (
-            {"do_sample": False, "temperature": None, "top_p": None, "top_k": None}
-            if params.greedy
-            else {"do_sample": True, "temperature": params.temperature, "top_p": params.top_p, "top_k": None}
-        )
+        # Greedy samples are identical: generate once per prompt, repeat. Sampling: n rows per prompt, each drawing
+        # from its own seed (hf_sampling), so a sample does not depend on its batch.
+        rows_in = prompts if params.greedy else [p for p in prompts for _ in range(params.n)]
+        enc = self.tokenizer.pad({"input_ids": rows_in}, padding=True, padding_side="left", return_tensors="pt")
+        gen_kwargs: dict[str, Any] = {"do_sample": False, "temperature": None, "top_p": None, "top_k": None}
+        if not params.greedy:
+            seeds = [row_seed(params.seed, p, j) for p in prompts for j in range(params.n)]
+            sampler = RowSeededSampler(seeds, params.temperature, params.top_p, self.device)
+            gen_kwargs["logits_processor"] = LogitsProcessorList([sampler])
         if self.device.type == "cpu":  # KV written in place (hf_decode)
             capacity = enc["input_ids"].shape[1] + params.max_new_tokens
             gen_kwargs["past_key_values"] = preallocated_cache(self.model.config, capacity)
         started = time.perf_counter()
         with torch.inference_mode():
-            torch.manual_seed(params.seed)
             out = self.model.generate(
                 input_ids=enc["input_ids"].to(self.device),
                 attention_mask=enc["attention_mask"].to(self.device),
                 max_new_tokens=params.max_new_tokens,
-                num_return_sequences=1 if params.greedy else params.n,
                 stopping_criteria=stopping,
                 pad_token_id=self.pad_id,
                 eos_token_id=sorted(self.eos_ids),
@@ -146,7 +155,7 @@ class HFBackend:
         sequences = out.sequences if params.logprobs else out
         rows = sequences[:, enc["input_ids"].shape[1] :].tolist()
         logprobs = self._logprobs(rows, out.logits, params.logprobs) if params.logprobs else None
-        if params.greedy:  # greedy samples are identical: generate once, repeat
+        if params.greedy:
             rows = [row for row in rows for _ in range(params.n)]
             logprobs = logprobs and [lp for lp in logprobs for _ in range(params.n)]
         elapsed = time.perf_counter() - started
