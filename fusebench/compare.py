@@ -311,7 +311,8 @@ def mismatch_flags(base: RunData, other: RunData) -> list[str]:
 
 
 def _param_diff(a: dict[str, Any], b: dict[str, Any]) -> list[str]:
-    sampled = a.get("temperature", 0) or b.get("temperature", 0)
+    params = [a, b, *(a.get("by") or {}).values(), *(b.get("by") or {}).values()]
+    sampled = any(p.get("temperature", 0) for p in params)  # then the seed matters too
     keys = sorted(k for k in a.keys() | b.keys() if k != "seed" or sampled)
     return [f"{k} {a.get(k)} vs {b.get(k)}" for k in keys if a.get(k) != b.get(k)]
 

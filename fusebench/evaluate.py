@@ -52,6 +52,21 @@ class PlannedBenchmark:
     spec: BenchmarkSpec
     data: LoadedData | None  # None: not implemented yet
     params: GenParams | None
+    params_by: dict[str, GenParams] = field(default_factory=dict)  # spec.generation_by: value -> params
+
+    def params_for(self, item: Item) -> GenParams:
+        """The item's generation params: its generation_by value's, else the benchmark's."""
+        assert self.params is not None
+        by = self.spec.generation_by
+        return self.params_by.get(str(item.row.get(by.field)), self.params) if by else self.params
+
+    def params_settings(self) -> dict[str, Any]:
+        """What a run records of its params (params_by only where the spec has it: other runs' hashes stay)."""
+        assert self.params is not None
+        recorded: dict[str, Any] = {"params": self.params.to_dict()}
+        if self.params_by:
+            recorded["params_by"] = {value: p.to_dict() for value, p in self.params_by.items()}
+        return recorded
 
 
 @dataclass
@@ -61,6 +76,7 @@ class Request:
     sample_index: int
     conversation: Conversation
     key: str
+    params: GenParams
     turn: int = 0  # 0-based; multi-turn benchmarks generate turn t after every answer of turn t-1 is stored
 
 
@@ -84,14 +100,19 @@ def plan_benchmarks(config: EvalConfig) -> list[PlannedBenchmark]:
             continue
         limits = [v for v in (suite_limit, config.limit) if v is not None]
         data = load_benchmark_items(spec, min(limits) if limits else None)
-        merged = {**spec.generation, **suite_generation, **config.generation, "seed": config.seed}
-        merged["stop"] = tuple(merged.get("stop", ()))
-        try:
-            params = GenParams(**merged)
-        except (TypeError, ValueError) as exc:
-            raise UsageError(f"bad generation parameters for {name}: {exc}") from exc
-        planned.append(PlannedBenchmark(spec, data, params))
+        overrides = {**suite_generation, **config.generation, "seed": config.seed}
+        params = _gen_params(name, {**spec.generation, **overrides})
+        by = spec.generation_by.values if spec.generation_by else {}
+        params_by = {v: _gen_params(name, {**spec.generation, **extra, **overrides}) for v, extra in by.items()}
+        planned.append(PlannedBenchmark(spec, data, params, params_by))
     return planned
+
+
+def _gen_params(benchmark: str, merged: dict[str, Any]) -> GenParams:
+    try:
+        return GenParams(**{**merged, "stop": tuple(merged.get("stop", ()))})
+    except (TypeError, ValueError) as exc:
+        raise UsageError(f"bad generation parameters for {benchmark}: {exc}") from exc
 
 
 def load_benchmark_items(spec: BenchmarkSpec, limit: int | None = None) -> LoadedData:
@@ -131,11 +152,12 @@ def build_requests(
     for p in planned:
         if p.data is None or p.params is None or p.spec.turns <= turn:
             continue
-        params = p.params.to_dict()
-        if p.spec.turns > 1:
-            params = {**params, "turn": turn}
         for item in p.data.items:
-            for j in range(p.params.n):
+            item_params = p.params_for(item)
+            params = item_params.to_dict()
+            if p.spec.turns > 1:
+                params = {**params, "turn": turn}
+            for j in range(item_params.n):
                 previous = history[(p.spec.id, item.id, j)] if history is not None else None
                 conv = _conversation(p.spec, item, turn, previous)
                 key = generation_key(
@@ -147,7 +169,7 @@ def build_requests(
                     prompt=conv,
                     gen_params=params,
                 )
-                requests.append(Request(p.spec.id, item, j, conv, key, turn))
+                requests.append(Request(p.spec.id, item, j, conv, key, item_params, turn))
     return requests
 
 
@@ -186,17 +208,13 @@ class GenerationWriter:
 def generate_missing(
     backend: Backend,
     store: Store,
-    planned: Sequence[PlannedBenchmark],
     missing: list[Request],
     progress: bool,
 ) -> int:
     """Generate every missing request, grouped by GenParams; returns the number of model calls made."""
-    params_of = {p.spec.id: p.params for p in planned}
     groups: dict[GenParams, list[Request]] = defaultdict(list)
     for req in missing:
-        params = params_of[req.benchmark]
-        assert params is not None
-        groups[params].append(req)
+        groups[req.params].append(req)
     totals: dict[str, int] = defaultdict(int)
     for req in missing:
         totals[req.benchmark] += 1
@@ -299,7 +317,7 @@ def run_eval(
             p.spec.id: {
                 "version": p.spec.version,
                 "n_items": len(p.data.items),
-                "params": p.params.to_dict(),
+                **p.params_settings(),
                 "data_options": p.spec.data.options,  # e.g. GPQA's option-shuffle seed
             }
             for p in planned
@@ -363,7 +381,7 @@ def _generate_turns(
         # with n > 1 the backend produces all samples of an item together: regenerate the whole item
         missing_items = {(r.benchmark, r.item.id) for r in missing}
         missing = [r for r in requests if (r.benchmark, r.item.id) in missing_items]
-        calls += generate_missing(backend, store, planned, missing, config.progress) if missing else 0
+        calls += generate_missing(backend, store, missing, config.progress) if missing else 0
         cached_count += len(requests) - len(missing)
         all_requests += requests
         turn += 1
@@ -475,6 +493,16 @@ def score_run(
     return results
 
 
+def _generation_record(p: PlannedBenchmark) -> dict[str, Any]:
+    """A result's generation params; per-item overrides (generation_by) under "by", keyed "field=value"."""
+    assert p.params is not None
+    record = p.params.to_dict()
+    by = p.spec.generation_by
+    if by and p.params_by:
+        record["by"] = {f"{by.field}={value}": params.to_dict() for value, params in p.params_by.items()}
+    return record
+
+
 def _result_row(run_id: str, p: PlannedBenchmark) -> dict[str, Any]:
     assert p.params is not None and p.data is not None
     return {
@@ -483,7 +511,7 @@ def _result_row(run_id: str, p: PlannedBenchmark) -> dict[str, Any]:
         "version": p.spec.version,
         "category": p.spec.category,
         "metric": p.spec.metric,
-        "generation": p.params.to_dict(),
+        "generation": _generation_record(p),
         "data_source": p.data.source,
         "data_checksum": p.data.checksum,
     }
@@ -532,9 +560,9 @@ def plan_from_run(run: dict[str, Any]) -> list[PlannedBenchmark]:
         if stored is None:
             planned.append(PlannedBenchmark(spec, None, None))
             continue
-        params = {**stored["params"], "stop": tuple(stored["params"]["stop"])}
         data = load_benchmark_items(spec, stored["n_items"])
-        planned.append(PlannedBenchmark(spec, data, GenParams(**params)))
+        params_by = {v: _gen_params(name, p) for v, p in stored.get("params_by", {}).items()}
+        planned.append(PlannedBenchmark(spec, data, _gen_params(name, stored["params"]), params_by))
     return planned
 
 

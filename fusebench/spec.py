@@ -82,6 +82,14 @@ class JudgeSpec:
 
 
 @dataclass(frozen=True)
+class GenerationBy:
+    """Generation overrides per item, picked by a row field (e.g. MT-Bench samples writing at 0.7, math greedy)."""
+
+    field: str
+    values: dict[str, dict[str, Any]]
+
+
+@dataclass(frozen=True)
 class BenchmarkSpec:
     id: str
     version: int
@@ -98,6 +106,7 @@ class BenchmarkSpec:
     cache_as: str | None = None  # share generations with another benchmark (same prompts, another scorer)
     turns: int = 1  # > 1: turn t sees the model's own answers to turns 1..t-1 (MT-Bench)
     judge: JudgeSpec | None = None  # judged benchmarks: the judge stage scores them, not `scorer`
+    generation_by: GenerationBy | None = None  # per-item overrides of `generation` (suite and CLI still win)
 
     @property
     def generation_id(self) -> str:
@@ -145,8 +154,14 @@ def parse_benchmark(raw: dict[str, Any], where: str) -> BenchmarkSpec:
     prompt = _build(PromptSpec, raw.pop("prompt", {}) or {}, where)
     judge = raw.pop("judge", None)
     judge_spec = _build(JudgeSpec, judge, where) if judge else None
+    by = raw.pop("generation_by", None)
+    by_spec = _build(GenerationBy, by, where) if by else None
+    if by_spec and not (isinstance(by_spec.values, dict) and all(isinstance(v, dict) for v in by_spec.values.values())):
+        raise UsageError(f"bad spec {where}: generation_by.values must map each value to generation overrides")
     spec: BenchmarkSpec = _build(
-        BenchmarkSpec, {**raw, "data": data_spec, "prompt": prompt, "judge": judge_spec}, where
+        BenchmarkSpec,
+        {**raw, "data": data_spec, "prompt": prompt, "judge": judge_spec, "generation_by": by_spec},
+        where,
     )
     if spec.category not in CATEGORIES:
         raise UsageError(f"bad spec {where}: category {spec.category!r} not in {CATEGORIES}")

@@ -39,6 +39,7 @@ class Scripted:
         self.model = model
         self.answer = answer
         self.sent: list[Conversation] = []
+        self.params: list[GenParams] = []  # per conversation sent
 
     def fingerprint(self) -> dict[str, str]:
         return {"model": self.model}
@@ -49,6 +50,7 @@ class Scripted:
     def generate(self, convs: Sequence[Conversation], params: GenParams) -> Iterator[Completion]:
         for i, conv in enumerate(convs):
             self.sent.append(conv)
+            self.params.append(params)
             text = self.answer(conv)
             if text is None:
                 yield Completion(i, "", 0, 0, "error", 0.0, {"sample": 0, "error": "HTTP 503"})
@@ -269,6 +271,38 @@ def test_mt_bench_turn_two_sees_turn_one_and_resumes_per_turn(store: Store) -> N
         assert conv[1]["content"] == f"answer one to {conv[0]['content'][:20]}"
     judged_turn2 = [c for c in judge.sent if "Conversation with User" in c[-1]["content"]]
     assert len(judged_turn2) == 2 and all("### Assistant A:\nanswer 2" in c[-1]["content"] for c in judged_turn2)
+
+
+FASTCHAT_TEMPERATURES = {"writing": 0.7, "roleplay": 0.7, "stem": 0.1, "humanities": 0.1}  # others: greedy
+
+
+def test_mt_bench_answers_use_fastchat_temperatures_per_category(store: Store) -> None:
+    questions = {q["turns"][0]: q["category"] for q in _mt_bench_questions()}
+    judge = Scripted("judge", lambda conv: "[[5]]")
+    model = contestant()
+    config = EvalConfig(benchmarks=["mt_bench"], progress=False, judge=JudgeOptions())
+    outcome = run_eval(config, store, lambda: model, make_judge=lambda model_: judge)
+    assert len(model.sent) == 160  # 80 questions x 2 turns
+    sent = zip(model.sent, model.params, strict=True)
+    temperatures = {(questions[conv[0]["content"]], params.temperature) for conv, params in sent}
+    assert temperatures == {(c, FASTCHAT_TEMPERATURES.get(c, 0.0)) for c in set(questions.values())}
+    generation = _result(outcome, "mt_bench")["generation"]
+    assert generation["temperature"] == 0.0 and generation["by"]["category=writing"]["temperature"] == 0.7
+    assert rescore_run(store, outcome.run_id)[0]["score"] == _result(outcome, "mt_bench")["score"]  # same keys rebuilt
+
+    greedy = Scripted("m2", model.answer)  # a command-line temperature wins over the per-category ones
+    override = EvalConfig(benchmarks=["mt_bench"], limit=12, generation={"temperature": 0.0}, progress=False)
+    run_eval(override, store, lambda: greedy, make_judge=lambda model_: judge)
+    assert {p.temperature for p in greedy.params} == {0.0}
+
+
+def _mt_bench_questions() -> list[dict[str, Any]]:
+    import json
+
+    from fusebench.spec import benchmarks_dir
+
+    lines = (benchmarks_dir() / "data" / "mt_bench" / "question.jsonl").read_text().splitlines()
+    return [json.loads(line) for line in lines]
 
 
 def test_judged_benchmark_data_loads_checksummed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -101,3 +101,17 @@ def test_knowledge_and_code_benchmarks_load_and_render() -> None:
     mbpp, mbpp_plus = get_benchmark("mbpp"), get_benchmark("mbpp_plus")
     assert len(load_items(mbpp).items) == 399
     assert mbpp_plus.generation_id == mbpp.generation_id == "mbpp"
+
+
+def test_generation_by_must_map_each_value_to_overrides() -> None:
+    import yaml
+
+    from fusebench.spec import parse_benchmark
+
+    raw = yaml.safe_load((benchmarks_dir() / "mt_bench.yaml").read_text())
+    with pytest.raises(UsageError, match=r"generation_by\.values"):
+        parse_benchmark({**raw, "generation_by": {"field": "category", "values": {"writing": 0.7}}}, "x.yaml")
+    with pytest.raises(UsageError, match=r"bad spec x\.yaml"):
+        parse_benchmark({**raw, "generation_by": {"field": "category"}}, "x.yaml")
+    spec = parse_benchmark(raw, "x.yaml")
+    assert spec.generation_by is not None and spec.generation_by.values["writing"] == {"temperature": 0.7}
