@@ -6,6 +6,9 @@ batches), or run with another batch size, would sample differently. `RowSeededSa
 generator, draws the row's token itself (inverse CDF, one uniform per row and step) and leaves only that token
 finite, so greedy decoding with it samples. A row's seed comes from the run seed, its prompt tokens and its sample
 index: the same in any batch.
+
+perf/sampling_overhead.py (32 GSM8K prompts x 128 tokens, one thread): 1.41x faster than transformers' sampler at
+top-p 0.95 (which sorts the whole vocabulary each step; this looks among the top 1024 first), 1.07x at top-p 1.
 """
 
 from __future__ import annotations
