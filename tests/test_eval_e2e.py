@@ -101,9 +101,11 @@ def test_changed_generation_param_recomputes_and_rescore_restores(tmp_path: Path
 
 
 @pytest.mark.timeout(1200)
-def test_kill_minus_9_then_resume_recomputes_nothing_and_scores_match(tmp_path: Path) -> None:
-    args = ["-m", "fusebench.cli", "eval", "--benchmarks", "gsm8k", "--limit", "8", "--batch-size", "1",
-            "--max-new-tokens", "48", "--no-progress"]  # fmt: skip
+@pytest.mark.parametrize("sampling", [[], ["--temperature", "0.8", "--top-p", "0.95", "--seed", "5"]],
+                         ids=["greedy", "sampled"])  # fmt: skip
+def test_kill_minus_9_then_resume_recomputes_nothing_and_scores_match(tmp_path: Path, sampling: list[str]) -> None:
+    common = ["eval", "--benchmarks", "gsm8k", "--limit", "8", "--max-new-tokens", "48", "--no-progress", *sampling]
+    args = ["-m", "fusebench.cli", *common, "--batch-size", "1"]
     killed_dir = tmp_path / "killed"
     db = killed_dir / "fusebench.db"
     proc = subprocess.Popen([sys.executable, *args, "--output-dir", str(killed_dir)], cwd=REPO, env=cli_env(),
@@ -135,7 +137,8 @@ def test_kill_minus_9_then_resume_recomputes_nothing_and_scores_match(tmp_path: 
         assert [r[0] for r in conn.execute("select status from runs")] == ["complete"]
     assert all(after[k] == v for k, v in done_before.items()), "a finished sample was recomputed"
 
-    clean = run_cli(*args[2:], "--output-dir", str(tmp_path / "clean"))
+    # uninterrupted, all eight in one batch: a sample must not depend on the batch it ran in (sampled runs too)
+    clean = run_cli(*common, "--batch-size", "8", "--output-dir", str(tmp_path / "clean"))
     assert clean.returncode == 0, clean.stderr
     assert _scores(db) == _scores(tmp_path / "clean" / "fusebench.db")
     assert _outputs(db) == _outputs(tmp_path / "clean" / "fusebench.db")
