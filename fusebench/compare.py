@@ -311,9 +311,20 @@ def mismatch_flags(base: RunData, other: RunData) -> list[str]:
 
 
 def _param_diff(a: dict[str, Any], b: dict[str, Any]) -> list[str]:
-    params = [a, b, *(a.get("by") or {}).values(), *(b.get("by") or {}).values()]
-    sampled = any(p.get("temperature", 0) for p in params)  # then the seed matters too
-    keys = sorted(k for k in a.keys() | b.keys() if k != "seed" or sampled)
+    """Differing generation params; per-item ones ("by", e.g. MT-Bench's temperature per category) as
+    "category=writing: temperature 0.0 vs 0.7", an item group missing on one side having that side's defaults."""
+    by_a, by_b = a.get("by") or {}, b.get("by") or {}
+    base_a = {k: v for k, v in a.items() if k != "by"}
+    base_b = {k: v for k, v in b.items() if k != "by"}
+    sampled = any(p.get("temperature", 0) for p in [base_a, base_b, *by_a.values(), *by_b.values()])
+    diffs = _flat_diff(base_a, base_b, sampled)
+    for group in sorted(by_a.keys() | by_b.keys()):
+        diffs += [f"{group}: {d}" for d in _flat_diff(by_a.get(group, base_a), by_b.get(group, base_b), sampled)]
+    return diffs
+
+
+def _flat_diff(a: dict[str, Any], b: dict[str, Any], sampled: bool) -> list[str]:
+    keys = sorted(k for k in a.keys() | b.keys() if k != "seed" or sampled)  # the seed matters when sampling
     return [f"{k} {a.get(k)} vs {b.get(k)}" for k in keys if a.get(k) != b.get(k)]
 
 

@@ -13,6 +13,9 @@ def stable_hash(value: Any) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()
 
 
+SAMPLER_FIELD = "sampler"  # a fingerprint's sampling algorithm: part of a key only when the params sample
+
+
 def generation_key(
     *,
     model_fingerprint: dict[str, Any],
@@ -26,8 +29,11 @@ def generation_key(
     """Key of one generated answer. Batch size, device count and run id are deliberately not part of it.
 
     The model fingerprint carries the weights' identity, the chat-template hash and the backend where its
-    outputs can differ; gen_params carries the seed.
+    outputs can differ (its sampler only counts for sampled params: greedy keys outlive a sampler change);
+    gen_params carries the seed.
     """
+    if not gen_params.get("temperature"):
+        model_fingerprint = {k: v for k, v in model_fingerprint.items() if k != SAMPLER_FIELD}
     return stable_hash(
         {
             "model": model_fingerprint,

@@ -156,8 +156,11 @@ def parse_benchmark(raw: dict[str, Any], where: str) -> BenchmarkSpec:
     judge_spec = _build(JudgeSpec, judge, where) if judge else None
     by = raw.pop("generation_by", None)
     by_spec = _build(GenerationBy, by, where) if by else None
-    if by_spec and not (isinstance(by_spec.values, dict) and all(isinstance(v, dict) for v in by_spec.values.values())):
-        raise UsageError(f"bad spec {where}: generation_by.values must map each value to generation overrides")
+    if by_spec:
+        if not (isinstance(by_spec.values, dict) and all(isinstance(v, dict) for v in by_spec.values.values())):
+            raise UsageError(f"bad spec {where}: generation_by.values must map each value to generation overrides")
+        # keys as the row values are matched (str) and as a stored run reads them back (JSON): `1:` and "1" alike
+        by_spec = GenerationBy(by_spec.field, {str(k): v for k, v in by_spec.values.items()})
     spec: BenchmarkSpec = _build(
         BenchmarkSpec,
         {**raw, "data": data_spec, "prompt": prompt, "judge": judge_spec, "generation_by": by_spec},

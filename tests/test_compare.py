@@ -112,6 +112,20 @@ def test_mismatch_flags(store: Store) -> None:
     assert not any("amc23: item sets" in f for f in flags)
 
 
+def test_per_item_generation_params_are_compared_per_group(store: Store) -> None:
+    by = {"category=writing": {**GREEDY, "temperature": 0.7, "seed": 1}, "category=math": {**GREEDY, "seed": 1}}
+    add_run(store, "old", "A", {"mt_bench": [8.0, 7.0]}, generation=GREEDY)  # before per-category temperatures
+    add_run(store, "new", "A", {"mt_bench": [8.0, 6.0]}, generation={**GREEDY, "seed": 1, "by": by})
+    flags = compare(store, ["old", "new"]).flags
+    assert any("category=writing: temperature 0.0 vs 0.7" in f for f in flags)
+    assert any("seed 0 vs 1" in f for f in flags)  # a group samples: seeds matter
+    assert not any("category=math: temperature" in f for f in flags)
+    greedy_by = {"category=math": {**GREEDY, "seed": 5}}  # all greedy: seeds do not matter, nor does "by" alone
+    add_run(store, "g1", "A", {"mt_bench": [8.0]}, generation={**GREEDY, "by": greedy_by})
+    add_run(store, "g2", "A", {"mt_bench": [8.0]}, generation={**GREEDY, "seed": 9, "by": {}})
+    assert compare(store, ["g1", "g2"]).flags == ()
+
+
 def test_no_flags_for_like_for_like(two_runs: Store) -> None:
     c = compare(two_runs, ["base-1", "new-1"], benchmarks=["gsm8k"])
     assert c.flags == ()

@@ -10,6 +10,7 @@ import torch
 
 from fusebench.backends.base import Conversation, GenParams
 from fusebench.backends.hf import HFBackend, pick_device, pick_dtype
+from fusebench.backends.hf_sampling import SAMPLER_VERSION
 from fusebench.errors import UsageError
 from fusebench.models import resolve_model
 
@@ -109,7 +110,7 @@ def test_fingerprint_and_describe(backend: HFBackend) -> None:
     fp = backend.fingerprint()
     assert fp["weights"] == resolve_model(None).fingerprint
     assert len(fp["chat_template"]) == 64
-    assert fp["dtype"] == "float32"
+    assert fp["dtype"] == "float32" and fp["sampler"] == SAMPLER_VERSION
     info = backend.describe()
     assert info["device"] == "cpu" and info["batch_size"] == 3 and info["transformers"]
 

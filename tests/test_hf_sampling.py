@@ -9,12 +9,11 @@ from hypothesis import strategies as st
 
 from fusebench.backends.hf_sampling import NUCLEUS_CANDIDATES, RowSeededSampler, inverse_cdf, row_seed
 
-CPU = torch.device("cpu")
 PROBS = torch.tensor([0.5, 0.3, 0.15, 0.05])
 
 
 def _draw(seeds: list[int], logits: torch.Tensor, temperature: float = 1.0, top_p: float = 1.0) -> torch.Tensor:
-    out = RowSeededSampler(seeds, temperature, top_p, CPU)(torch.zeros(len(seeds), 1, dtype=torch.long), logits)
+    out = RowSeededSampler(seeds, temperature, top_p)(torch.zeros(len(seeds), 1, dtype=torch.long), logits)
     assert bool((out.isfinite().sum(dim=-1) == 1).all())  # exactly one token left to the argmax
     return out.argmax(dim=-1)
 
@@ -50,6 +49,28 @@ def test_a_nucleus_wider_than_the_candidates_is_found() -> None:
     assert int(drawn.max()) >= NUCLEUS_CANDIDATES  # tokens beyond the first candidates are drawn too
 
 
+def test_tokens_tied_at_the_cut_are_all_kept() -> None:
+    rows = 20_000
+    probs = torch.tensor([0.4, 0.3, 0.3])  # top-p 0.5: token 1 makes the set; token 2 ties with it
+    drawn = _draw(list(range(rows)), probs.log().repeat(rows, 1), top_p=0.5)
+    assert torch.allclose(_frequencies(drawn, 3), probs.double(), atol=0.015)
+
+
+def test_ties_and_a_wide_neighbour_do_not_change_a_draw() -> None:
+    # tied top logits (as bf16 logits often are) and, in the same batch, a flat row whose nucleus is wider than the
+    # candidates: the row must draw what it draws alone
+    size = NUCLEUS_CANDIDATES * 4
+    tied = torch.full((size,), -20.0)
+    places = torch.randperm(size, generator=torch.Generator().manual_seed(0))  # sorts order scattered ties apart
+    tied[places[:4]] = 3.0
+    tied[places[4:8]] = 2.0
+    flat = torch.zeros(size)
+    for seed in range(100):
+        alone = _draw([seed], tied.unsqueeze(0), top_p=0.95)
+        batched = _draw([seed, seed + 1], torch.stack([tied, flat]), top_p=0.95)
+        assert int(alone[0]) == int(batched[0])
+
+
 @settings(max_examples=30, deadline=None)
 @given(
     st.lists(st.integers(0, 2**62), min_size=2, max_size=8, unique=True),
@@ -83,6 +104,6 @@ def test_row_seeds_differ_by_seed_prompt_and_sample() -> None:
 
 def test_bad_arguments() -> None:
     with pytest.raises(ValueError, match="temperature"):
-        RowSeededSampler([1], 0.0, 1.0, CPU)
+        RowSeededSampler([1], 0.0, 1.0)
     with pytest.raises(ValueError, match="2 rows but 1 seeds"):
         _draw([1], torch.zeros(2, 3))

@@ -115,3 +115,5 @@ def test_generation_by_must_map_each_value_to_overrides() -> None:
         parse_benchmark({**raw, "generation_by": {"field": "category"}}, "x.yaml")
     spec = parse_benchmark(raw, "x.yaml")
     assert spec.generation_by is not None and spec.generation_by.values["writing"] == {"temperature": 0.7}
+    numeric = parse_benchmark({**raw, "generation_by": {"field": "level", "values": {1: {"n": 2}}}}, "x.yaml")
+    assert numeric.generation_by is not None and numeric.generation_by.values == {"1": {"n": 2}}  # as rows match

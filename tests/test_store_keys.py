@@ -7,7 +7,7 @@ from pathlib import Path
 from hypothesis import given
 from hypothesis import strategies as st
 
-from fusebench.keys import generation_key
+from fusebench.keys import SAMPLER_FIELD, generation_key
 from fusebench.store import Store, store_url
 
 BASE = dict(
@@ -24,6 +24,15 @@ BASE = dict(
 def test_key_ignores_dict_order_but_not_content() -> None:
     reordered = {**BASE, "gen_params": {"seed": 0, "temperature": 0.0, "max_new_tokens": 10}}
     assert generation_key(**BASE) == generation_key(**reordered)
+
+
+def test_the_sampler_counts_only_for_sampled_params() -> None:
+    with_sampler = {**BASE, "model_fingerprint": {**BASE["model_fingerprint"], SAMPLER_FIELD: "row-seeded-1"}}
+    assert generation_key(**with_sampler) == generation_key(**BASE)  # greedy keys survive a sampler change
+    sampled = {"gen_params": {**BASE["gen_params"], "temperature": 0.7}}
+    newer = {"model_fingerprint": {**BASE["model_fingerprint"], SAMPLER_FIELD: "row-seeded-2"}}
+    assert generation_key(**{**with_sampler, **sampled}) != generation_key(**{**BASE, **sampled})
+    assert generation_key(**{**with_sampler, **sampled}) != generation_key(**{**with_sampler, **sampled, **newer})
 
 
 @given(

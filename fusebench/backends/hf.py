@@ -22,8 +22,9 @@ from transformers import (
 from fusebench.backends.base import Completion, Conversation, GenParams, TokenLogprob
 from fusebench.backends.chat import ChatTokenizer
 from fusebench.backends.hf_decode import CPU_ATTENTION, preallocated_cache
-from fusebench.backends.hf_sampling import RowSeededSampler, row_seed
+from fusebench.backends.hf_sampling import SAMPLER_VERSION, RowSeededSampler, row_seed
 from fusebench.errors import UsageError
+from fusebench.keys import SAMPLER_FIELD
 from fusebench.models import ResolvedModel
 
 _DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
@@ -93,8 +94,9 @@ class HFBackend:
         return loaded.to(self.device).eval()
 
     def fingerprint(self) -> dict[str, str]:
-        """Model identity + weights hash/revision + chat-template hash + dtype (outputs differ across dtypes)."""
-        return self.chat.fingerprint(str(self.dtype).removeprefix("torch."))
+        """Model identity + weights hash/revision + chat-template hash + dtype (outputs differ across dtypes) +
+        the sampler (sampled outputs stored by an earlier sampler are not reused)."""
+        return {**self.chat.fingerprint(str(self.dtype).removeprefix("torch.")), SAMPLER_FIELD: SAMPLER_VERSION}
 
     def describe(self) -> dict[str, Any]:
         """Engine details recorded with a run."""
@@ -134,7 +136,7 @@ class HFBackend:
         gen_kwargs: dict[str, Any] = {"do_sample": False, "temperature": None, "top_p": None, "top_k": None}
         if not params.greedy:
             seeds = [row_seed(params.seed, p, j) for p in prompts for j in range(params.n)]
-            sampler = RowSeededSampler(seeds, params.temperature, params.top_p, self.device)
+            sampler = RowSeededSampler(seeds, params.temperature, params.top_p)
             gen_kwargs["logits_processor"] = LogitsProcessorList([sampler])
         if self.device.type == "cpu":  # KV written in place (hf_decode)
             capacity = enc["input_ids"].shape[1] + params.max_new_tokens
