@@ -7,7 +7,8 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from fusebench.backends.hf_sampling import NUCLEUS_CANDIDATES, RowSeededSampler, inverse_cdf, row_seed
+from fusebench.backends.base import sample_seed
+from fusebench.backends.hf_sampling import NUCLEUS_CANDIDATES, RowSeededSampler, inverse_cdf
 
 PROBS = torch.tensor([0.5, 0.3, 0.15, 0.05])
 
@@ -97,9 +98,10 @@ def test_inverse_cdf_never_draws_a_zero_weight() -> None:
     assert drawn == [1, 1, 4, 4]  # 1.0 (rounding) stays on the last token with weight
 
 
-def test_row_seeds_differ_by_seed_prompt_and_sample() -> None:
-    seeds = {row_seed(s, p, j) for s in (0, 1) for p in ([1, 2], [2, 1]) for j in (0, 1)}
-    assert len(seeds) == 8 and all(0 <= x < 2**63 for x in seeds)
+def test_sample_seeds_differ_by_seed_prompt_and_sample() -> None:
+    seeds = {sample_seed(s, p, j) for s in (0, 1) for p in ([1, 2], [2, 1], "[1, 2]") for j in (0, 1)}
+    assert len(seeds) == 12 and all(0 <= x < 2**63 for x in seeds)
+    assert all(0 <= sample_seed(7, "text", j, bits=31) < 2**31 for j in range(50))
 
 
 def test_bad_arguments() -> None:

@@ -7,6 +7,7 @@ failure) run without a model; the slow ones forward to a real `transformers serv
 from __future__ import annotations
 
 import itertools
+import json
 import logging
 import time
 from collections.abc import Iterator
@@ -17,7 +18,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from fusebench.backends.base import Backend, Completion, GenParams
+from fusebench.backends.base import Backend, Completion, GenParams, sample_seed
 from fusebench.backends.openai import MAX_RETRY_AFTER_S, OpenAIBackend, _parse, _retry_after
 from fusebench.errors import UsageError
 from tests.fault_proxy import Fault, FaultProxy, scripted
@@ -53,11 +54,13 @@ def test_request_body_carries_every_param() -> None:
         "max_tokens": 7,
         "temperature": 0.5,
         "top_p": 0.9,
-        "seed": 13,
+        "seed": sample_seed(11, json.dumps(_ask("hi")[0], sort_keys=True), 2, bits=31),
         "n": 1,
         "stop": ["\n\n", "END"],
     }
     assert "stop" not in backend.request_body(_ask("hi")[0], GREEDY, sample=0)
+    seeds = {backend.request_body(c, params, sample=j)["seed"] for c in (_ask("hi")[0], _ask("ho")[0]) for j in (0, 1)}
+    assert len(seeds) == 4  # per conversation and sample: prompts do not share a random stream
 
 
 def test_logprobs_are_requested_and_parsed() -> None:
@@ -87,7 +90,8 @@ def test_logprobs_are_requested_and_parsed() -> None:
 
 def test_fingerprint_and_describe_name_the_host_only() -> None:
     backend: Backend = _backend("https://api.example.com:8443/v1")  # mypy checks the protocol here
-    assert backend.fingerprint() == {"model": "smollm2", "backend": "openai", "endpoint": "api.example.com:8443"}
+    fingerprint = {"model": "smollm2", "backend": "openai", "endpoint": "api.example.com:8443"}
+    assert backend.fingerprint() == {**fingerprint, "sampler": "prompt-seeded-1"}
     assert backend.describe()["served_revision"] == "unknown"
     with pytest.raises(UsageError) as err:
         _backend("https://user:s3cret-pw@api.example.com/v1")

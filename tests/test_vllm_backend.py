@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from fusebench.backends.base import Completion, Conversation, GenParams
+from fusebench.backends.base import Completion, Conversation, GenParams, sample_seed
 from fusebench.models import resolve_model
 
 pytestmark = [
@@ -53,12 +53,23 @@ def test_fingerprint_and_describe_without_starting_the_engine() -> None:
 
     b = VLLMBackend(resolve_model(None), enforce_eager=True, max_model_len=2048)
     fp = b.fingerprint()
-    assert fp["backend"] == "vllm" and fp["dtype"] == "float32"
+    assert fp["backend"] == "vllm" and fp["dtype"] == "float32" and fp["sampler"] == "prompt-seeded-1"
     assert fp["weights"] == resolve_model(None).fingerprint and len(fp["chat_template"]) == 64
     info = b.describe()
     assert info["engine"] == "vllm" and info["vllm"].startswith("0.")
     assert (info["tensor_parallel_size"], info["data_parallel_size"], info["device"]) == (1, 1, "cpu")
     assert b.engine is None  # lazy: nothing started
+
+
+def test_each_sampled_request_is_seeded_from_its_prompt() -> None:
+    from fusebench.backends.vllm import _seeded, sampling_params
+
+    params = GenParams(temperature=0.8, seed=7)
+    shared = sampling_params(params)
+    one, other = _seeded(shared, params, [1, 2, 3]), _seeded(shared, params, [1, 2, 4])
+    assert (one.seed, other.seed) == (sample_seed(7, [1, 2, 3], 0), sample_seed(7, [1, 2, 4], 0))
+    assert shared.seed == 7  # the shared params are not changed
+    assert _seeded(sampling_params(GenParams()), GenParams(), [1]).seed is None  # greedy: no seed
 
 
 def test_greedy_generation_returns_one_completion_per_prompt(backend) -> None:  # type: ignore[no-untyped-def]
@@ -89,6 +100,8 @@ def test_sampling_yields_n_seeded_samples_per_prompt(backend) -> None:  # type: 
     assert sorted((c.index, c.meta["sample"]) for c in done) == [(0, 0), (0, 1), (1, 0), (1, 1)]
     again = _texts(list(backend.generate(PROMPTS[:2], params)))
     assert again == _texts(done)  # per-request seeds: reproducible
+    alone = _texts(list(backend.generate(PROMPTS[1:2], params)))  # seeded from its own prompt, not its position
+    assert [alone[(0, j)] for j in (0, 1)] == [_texts(done)[(1, j)] for j in (0, 1)]
     other = _texts(list(backend.generate(PROMPTS[:2], replace(params, seed=8))))
     assert other != _texts(done)
 

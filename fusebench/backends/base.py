@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
@@ -54,6 +55,14 @@ class GenParams:
         if not self.logprobs:  # absent when unused, so cache keys from before the field existed stay valid
             del d["logprobs"]
         return d
+
+
+def sample_seed(seed: int, prompt: Sequence[int] | str, sample: int, bits: int = 63) -> int:
+    """The seed of sample `sample` of `prompt` (token ids, or text for backends that send text) in a run seeded
+    with `seed`. Every backend seeds each sample this way: a draw depends neither on the batch it ran in nor on
+    the other prompts (one run seed for all would correlate their draws)."""
+    text = f"{seed}:{sample}:" + (prompt if isinstance(prompt, str) else ",".join(map(str, prompt)))
+    return int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "big") >> (64 - bits)
 
 
 @dataclass

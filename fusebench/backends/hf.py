@@ -19,10 +19,10 @@ from transformers import (
     StopStringCriteria,
 )
 
-from fusebench.backends.base import Completion, Conversation, GenParams, TokenLogprob
+from fusebench.backends.base import Completion, Conversation, GenParams, TokenLogprob, sample_seed
 from fusebench.backends.chat import ChatTokenizer
 from fusebench.backends.hf_decode import CPU_ATTENTION, preallocated_cache
-from fusebench.backends.hf_sampling import SAMPLER_VERSION, RowSeededSampler, row_seed
+from fusebench.backends.hf_sampling import SAMPLER_VERSION, RowSeededSampler
 from fusebench.errors import UsageError
 from fusebench.keys import SAMPLER_FIELD
 from fusebench.models import ResolvedModel
@@ -135,7 +135,7 @@ class HFBackend:
         enc = self.tokenizer.pad({"input_ids": rows_in}, padding=True, padding_side="left", return_tensors="pt")
         gen_kwargs: dict[str, Any] = {"do_sample": False, "temperature": None, "top_p": None, "top_k": None}
         if not params.greedy:
-            seeds = [row_seed(params.seed, p, j) for p in prompts for j in range(params.n)]
+            seeds = [sample_seed(params.seed, p, j) for p in prompts for j in range(params.n)]
             sampler = RowSeededSampler(seeds, params.temperature, params.top_p)
             gen_kwargs["logits_processor"] = LogitsProcessorList([sampler])
         if self.device.type == "cpu":  # KV written in place (hf_decode)

@@ -5,7 +5,7 @@ sample depends on which prompts share its batch and where it sits: a run killed 
 batches), or run with another batch size, would sample differently. `RowSeededSampler` gives each row its own
 generator, draws the row's token itself (inverse CDF, one uniform per row and step) and leaves only that token
 finite, so greedy decoding with it samples. A row's seed comes from the run seed, its prompt tokens and its sample
-index: the same in any batch.
+index (base.sample_seed): the same in any batch.
 
 perf/sampling_overhead.py (CPU, 32 GSM8K prompts x 128 tokens, one thread): faster than transformers' sampler at
 top-p 0.95 (which sorts the whole vocabulary each step; this looks among the top 1024 first), on par at top-p 1.
@@ -14,7 +14,6 @@ Not measured on GPU, where a row whose nucleus is wider than 1024 tokens costs o
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
 
 import torch
@@ -22,12 +21,6 @@ from transformers import LogitsProcessor
 
 SAMPLER_VERSION = "row-seeded-1"  # in the HF fingerprint: a new sampling rule must not reuse old samples
 NUCLEUS_CANDIDATES = 1024  # top-p looks among this many top tokens first; rows whose nucleus is wider sort fully
-
-
-def row_seed(seed: int, prompt: Sequence[int], sample: int) -> int:
-    """A 63-bit seed for sample `sample` of `prompt` in a run seeded with `seed`."""
-    text = f"{seed}:{sample}:{','.join(map(str, prompt))}"
-    return int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "big") >> 1
 
 
 def inverse_cdf(weights: torch.Tensor, uniforms: torch.Tensor) -> torch.Tensor:

@@ -6,8 +6,9 @@ JSON) are retried with exponential backoff and jitter, honouring `Retry-After`. 
 `max_retries` retries, or fails with a non-retryable status (e.g. 400, 401), is yielded as a Completion with
 finish_reason="error" and meta["error"] = a short reason: the harness stores it, and a rerun retries it.
 
-params.n > 1 sends n requests per conversation (seed + j for sample j) rather than the API's `n` field, which many
-servers ignore; each sample is then retried on its own.
+params.n > 1 sends n requests per conversation (each seeded by base.sample_seed from the run seed, the
+conversation and the sample index) rather than the API's `n` field, which many servers ignore; each sample is then
+retried on its own.
 
 The API key is read from the environment variable named by `api_key_env` when `generate()` runs; it is never kept
 on the backend, and it is scrubbed from every error reason.
@@ -35,11 +36,13 @@ from urllib.parse import urlsplit
 
 import aiohttp
 
-from fusebench.backends.base import Completion, Conversation, GenParams, TokenLogprob
+from fusebench.backends.base import Completion, Conversation, GenParams, TokenLogprob, sample_seed
 from fusebench.errors import UsageError
+from fusebench.keys import SAMPLER_FIELD
 
 RETRY_STATUSES = frozenset({408, 409, 425, 429, 500, 502, 503, 504})
 MAX_RETRY_AFTER_S = 600.0
+SAMPLER_VERSION = "prompt-seeded-1"  # the server's sampler, each request seeded from its conversation (sample_seed)
 _DONE = object()
 
 
@@ -94,7 +97,7 @@ class OpenAIBackend:
 
     def fingerprint(self) -> dict[str, str]:
         """Model name, backend and endpoint host; the served weights revision is unknown to the client."""
-        return {"model": self.model, "backend": self.name, "endpoint": self._endpoint}
+        return {"model": self.model, "backend": self.name, "endpoint": self._endpoint, SAMPLER_FIELD: SAMPLER_VERSION}
 
     def describe(self) -> dict[str, Any]:
         """Engine details recorded with a run (no credentials)."""
@@ -121,7 +124,7 @@ class OpenAIBackend:
             "max_tokens": params.max_new_tokens,
             "temperature": params.temperature,
             "top_p": params.top_p,
-            "seed": params.seed + sample,
+            "seed": sample_seed(params.seed, json.dumps(conv, sort_keys=True), sample, bits=31),
             "n": 1,
         }
         if params.stop:

@@ -19,12 +19,14 @@ from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from fusebench.backends.base import Completion, Conversation, GenParams, TokenLogprob
+from fusebench.backends.base import Completion, Conversation, GenParams, TokenLogprob, sample_seed
 from fusebench.backends.chat import ChatTokenizer
 from fusebench.backends.hf import pick_device, pick_dtype
 from fusebench.errors import UsageError
+from fusebench.keys import SAMPLER_FIELD
 from fusebench.models import ResolvedModel
 
+SAMPLER_VERSION = "prompt-seeded-1"  # vLLM's sampler, each request seeded from its prompt (base.sample_seed)
 CPU_KV_CACHE_GIB = 1.0  # KV cache on CPU when neither kv_cache_gib nor VLLM_CPU_KVCACHE_SPACE is given
 _POLL_S = 5.0  # how often a data-parallel generate checks that its workers are alive
 _FINISH = {"stop": "stop", "length": "length"}  # vLLM's other reasons ("abort", "error") -> "error"
@@ -71,10 +73,19 @@ def sampling_params(params: GenParams) -> Any:
         top_p=params.top_p,
         max_tokens=params.max_new_tokens,
         stop=list(params.stop) or None,
-        seed=None if params.greedy else params.seed,  # sample j of a request uses seed + j (vLLM's fan-out)
+        seed=None if params.greedy else params.seed,  # per request in Engine.run; sample j: + j (vLLM's fan-out)
         logprobs=params.logprobs or None,
         output_kind=RequestOutputKind.FINAL_ONLY,
     )
+
+
+def _seeded(sampling: Any, params: GenParams, ids: Sequence[int]) -> Any:
+    """The request's own SamplingParams when sampling: seeded from its prompt (base.sample_seed), not the run seed."""
+    if params.greedy:
+        return sampling
+    own = sampling.clone()
+    own.seed = sample_seed(params.seed, ids, 0)
+    return own
 
 
 class Engine:
@@ -117,7 +128,7 @@ class Engine:
             for index, ids in prompts:
                 # Our own request ids (LLMEngine.add_request), so outputs map back to prompts as they finish.
                 request_id = f"fb{self.calls}-{index}"
-                engine.add_request(request_id, TokensPrompt(prompt_token_ids=ids), sampling)
+                engine.add_request(request_id, TokensPrompt(prompt_token_ids=ids), _seeded(sampling, params, ids))
                 pending[request_id] = (index, ids)
             while pending:
                 for output in engine.step():
@@ -328,7 +339,7 @@ class VLLMBackend:
 
     def fingerprint(self) -> dict[str, str]:
         """Model identity + weights + chat-template hash + dtype, and the engine (vLLM's outputs differ from HF's)."""
-        return {**self.chat.fingerprint(self.dtype), "backend": "vllm"}
+        return {**self.chat.fingerprint(self.dtype), "backend": "vllm", SAMPLER_FIELD: SAMPLER_VERSION}
 
     def describe(self) -> dict[str, Any]:
         """Engine details recorded with a run."""
