@@ -288,7 +288,7 @@ def _averages(rows: Sequence[BenchmarkRow], n_runs: int) -> Averages:
 def mismatch_flags(base: RunData, other: RunData) -> list[str]:
     """Setting differences that make `other` vs `base` less than like-for-like, one line each."""
     flags = []
-    pair = f"{other.info.label} vs {base.info.label}"
+    pair = f"{base.info.label} vs {other.info.label}"  # the order every note's "x vs y" values follow
     for bench in sorted(base.results.keys() | other.results.keys()):
         ra, rb = base.results.get(bench), other.results.get(bench)
         if ra is None or rb is None:

@@ -183,6 +183,7 @@ def _offline() -> bool:
 
 def _hub(repo_id: str, revision: str | None, spec: str) -> ResolvedModel:
     """Pin a hub id to a commit sha: from the local HF cache when offline, else from the hub."""
+    import httpx2  # huggingface_hub 2.x talks to the hub through it
     from huggingface_hub import HfApi, snapshot_download
     from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
 
@@ -196,7 +197,12 @@ def _hub(repo_id: str, revision: str | None, spec: str) -> ResolvedModel:
         try:
             sha = HfApi().model_info(repo_id, revision=revision).sha or ""
         except (HfHubHTTPError, OSError) as exc:
-            raise UsageError(f"model {spec!r} not found on the hub: {exc}") from exc
+            raise UsageError(f"model {spec!r} not found on the hub: {str(exc).splitlines()[0]}") from exc
+        except httpx2.TransportError as exc:  # no network: name the way out
+            raise UsageError(
+                f"model {spec!r}: the Hugging Face hub is unreachable ({exc}); give a local path, or set "
+                "HF_HUB_OFFLINE=1 to use the local HF cache"
+            ) from exc
     name = f"{repo_id}@{revision}" if revision else repo_id
     return ResolvedModel(name, repo_id, sha, None, sha)
 

@@ -44,10 +44,43 @@ def test_missing_model_path(tmp_path: Path) -> None:
         (["--top-p", "2"], "top_p"),
         (["--tag", "novalue"], "key=value"),
         (["--batch-size", "many"], "--batch-size"),
+        (["--limit", "abc"], "not a whole number: 'abc'"),
+        (["--temperature", "nan"], "temperature must be a finite number"),
+        (["--temperature", "inf"], "temperature must be a finite number"),
     ],
 )
 def test_bad_flag_values(tmp_path: Path, flags: list[str], needle: str) -> None:
     assert_usage_error(run_cli("eval", "--benchmarks", "gsm8k", *flags, "--output-dir", str(tmp_path)), needle)
+
+
+def test_unreachable_hub_is_a_usage_error(tmp_path: Path) -> None:
+    env = {k: v for k, v in cli_env(HF_ENDPOINT="http://127.0.0.1:9").items() if k != "HF_HUB_OFFLINE"}
+    proc = run_cli("eval", "someorg/somemodel", "--benchmarks", "gsm8k", "--limit", "1",
+                   "--output-dir", str(tmp_path), env=env)  # fmt: skip
+    assert_usage_error(proc, "the Hugging Face hub is unreachable")
+
+
+def test_a_gpu_device_without_a_gpu_is_a_usage_error(tmp_path: Path) -> None:
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    proc = run_cli("eval", "--benchmarks", "gsm8k", "--limit", "1", "--device", "cuda", "--output-dir", str(tmp_path))
+    assert_usage_error(proc, "sees no CUDA GPU")
+
+
+def test_output_into_a_closed_pipe_ends_quietly() -> None:
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO
+
+    # `true` exits at once without reading: by the time fusebench has imported and prints, the pipe is closed
+    cmd = f"{sys.executable} -m fusebench.cli list | true"
+    proc = subprocess.run(
+        ["bash", "-o", "pipefail", "-c", cmd], capture_output=True, text=True, env=cli_env(), cwd=REPO
+    )
+    assert (proc.returncode, proc.stderr) == (0, "")
 
 
 def test_unwritable_output_dir(tmp_path: Path) -> None:

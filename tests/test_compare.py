@@ -107,6 +107,7 @@ def test_mismatch_flags(store: Store) -> None:
     text = "\n".join(flags)
     assert "gsm8k: benchmark version 1 vs 2" in text
     assert "temperature 0.0 vs 0.7" in text and "seed 0 vs 3" in text
+    assert "[A vs B]" in text  # labelled in the order the values are given
     assert "gsm8k: item sets differ: n 10 vs 8, 8 shared items" in text
     assert "amc23: judge gpt-4 vs gpt-4o" in text
     assert not any("amc23: item sets" in f for f in flags)

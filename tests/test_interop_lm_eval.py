@@ -473,6 +473,17 @@ def test_export_without_the_package_is_one_line_usage_error(
         export_mod.export_to(store, run_id, "neptune", tmp_path)
 
 
+def test_export_when_mlflow_lacks_a_module_is_one_line_usage_error(
+    store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pytest.importorskip("mlflow", reason="mlflow (or mlflow-skinny) is not installed")
+    run_id = imp.import_files(store, results_file("seed1")).run_id
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")  # its SQL store needs alembic
+    monkeypatch.setitem(sys.modules, "alembic", None)  # as where mlflow-skinny comes without it
+    with pytest.raises(UsageError, match=r"mlflow needs the module 'alembic': pip install alembic"):
+        export_mod.export_to(store, run_id, "mlflow", tmp_path / "out")
+
+
 @pytest.mark.timeout(120)
 def test_export_to_a_real_mlflow_file_store(store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     mlflow = pytest.importorskip("mlflow", reason="mlflow (or mlflow-skinny) is not installed")

@@ -37,9 +37,12 @@ def pick_device(device: str) -> torch.device:
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     try:
-        return torch.device(device)
+        picked = torch.device(device)
     except RuntimeError as exc:
         raise UsageError(f"unknown device {device!r}") from exc
+    if picked.type == "cuda" and not torch.cuda.is_available():
+        raise UsageError(f"device {device!r} asked for, but this torch build sees no CUDA GPU")
+    return picked
 
 
 def pick_dtype(dtype: str, device: torch.device) -> torch.dtype:

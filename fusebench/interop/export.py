@@ -67,9 +67,14 @@ def export_to(store: Store, ref: str, target: str, output_dir: Path, project: st
     run = resolve_run(store, ref)
     results = store.get_benchmark_results(run["id"])
     results_json = export_run(store, run["id"], output_dir) / "results.json"
-    if target == "mlflow":
-        return _to_mlflow(module, run, results, results_json, project)
-    return _to_wandb(module, run, results, results_json, project)
+    try:
+        if target == "mlflow":
+            return _to_mlflow(module, run, results, results_json, project)
+        return _to_wandb(module, run, results, results_json, project)
+    except ImportError as exc:  # e.g. mlflow-skinny's default SQLite tracking store needs alembic
+        package = (exc.name or "?").split(".")[0]
+        hint = " (or set MLFLOW_TRACKING_URI to another store)" if target == "mlflow" else ""
+        raise UsageError(f"{target} needs the module {package!r}: pip install {package}{hint}") from exc
 
 
 def _to_mlflow(
