@@ -6,6 +6,8 @@ Every problem in a config file becomes one `UsageError` line naming the offendin
 from __future__ import annotations
 
 import dataclasses
+import math
+import re
 import types
 import typing
 from dataclasses import dataclass, field
@@ -15,11 +17,15 @@ from typing import Any
 import yaml
 
 from fusebench.errors import UsageError
-from fusebench.spec import benchmarks_dir
+from fusebench.scorers.base import scorer_names
+from fusebench.spec import benchmarks_dir, get_benchmark, get_suite
+from fusebench.targets import TRANSFORMS
 
 DOMAINS = ("instruction", "math", "code")
 VERIFIABLE = frozenset({"math", "code"})
 DEFAULT_SCORERS = {"math": "math", "code": "mbpp"}
+DTYPES = ("auto", "float32", "bfloat16", "float16")
+DEVICE = re.compile(r"auto|cpu|cuda(:\d+)?|mps|xpu(:\d+)?")
 MATH_SYSTEM = "Please reason step by step, and put your final answer within \\boxed{}."
 
 
@@ -263,9 +269,20 @@ def validate(cfg: FuseConfig) -> None:
     s = cfg.sample
     for d in domains:
         _require(s.samples_per_prompt.get(d, 0) >= 2, f"sample.samples_per_prompt.{d}: need >= 2 to form pairs")
-    _require(s.temperature > 0, "sample.temperature: must be > 0 (sampling, not greedy)")
+    _require(0 < s.temperature < math.inf, "sample.temperature: must be a finite number > 0 (sampling, not greedy)")
+    for i, src in enumerate(cfg.sources):
+        t = src.temperature
+        _require(t is None or 0 < t < math.inf, f"sources[{i}].temperature: must be a finite number > 0")
     _require(0 < s.top_p <= 1, "sample.top_p: must be in (0, 1]")
     _require(s.max_new_tokens >= 1, "sample.max_new_tokens: must be >= 1")
+    _require(s.batch_size is None or s.batch_size >= 1, "sample.batch_size: must be >= 1")
+    _require(s.dtype in DTYPES, f"sample.dtype: {s.dtype!r} not one of {', '.join(DTYPES)}")
+    for section in ("sample", "score"):
+        device = getattr(cfg, section).device
+        _require(bool(DEVICE.fullmatch(device)), f"{section}.device: {device!r} is not auto, cpu, cuda or cuda:N")
+    for i, p in enumerate(cfg.prompts):
+        _require(p.target_transform in TRANSFORMS, f"prompts[{i}].target_transform: {p.target_transform!r} unknown")
+        _require(p.scorer is None or p.scorer in scorer_names(), f"prompts[{i}].scorer: {p.scorer!r} unknown")
     lo, hi = cfg.build.reward_gap
     _require(0 <= lo <= hi, f"build.reward_gap: need 0 <= low <= high, got {[lo, hi]}")
     for d, frac in cfg.build.sft_fraction.items():
@@ -277,7 +294,11 @@ def validate(cfg: FuseConfig) -> None:
         _require(t.max_steps != 0, f"{name}.max_steps: must be -1 (epochs) or >= 1")
         _require(t.per_device_train_batch_size >= 1, f"{name}.per_device_train_batch_size: must be >= 1")
         _require(t.save_total_limit >= 1, f"{name}.save_total_limit: must be >= 1 (resuming needs a checkpoint)")
-    _require(cfg.dpo.beta > 0, "dpo.beta: must be > 0")
+        _require(t.gradient_accumulation_steps >= 1, f"{name}.gradient_accumulation_steps: must be >= 1")
+        _require(t.num_train_epochs > 0, f"{name}.num_train_epochs: must be > 0")
+        _require(t.max_length >= 1, f"{name}.max_length: must be >= 1")
+        _require(t.deepspeed is None or cfg.resolve_path(t.deepspeed).is_file(), f"{name}.deepspeed: file not found")
+    _require(0 < cfg.dpo.beta < math.inf, "dpo.beta: must be a finite number > 0")
     _require(
         cfg.dpo.loss_type in {"sigmoid", "sigmoid_norm", "ipo", "hinge", "robust"},
         f"dpo.loss_type: {cfg.dpo.loss_type!r} not one of sigmoid, sigmoid_norm, ipo, hinge, robust",
@@ -285,6 +306,12 @@ def validate(cfg: FuseConfig) -> None:
     e = cfg.eval
     _require(bool(e.suite) != bool(e.benchmarks), "eval: give exactly one of suite and benchmarks (the eval suite)")
     _require(e.limit is None or e.limit >= 1, "eval.limit: must be >= 1")
+    _require(e.max_new_tokens is None or e.max_new_tokens >= 1, "eval.max_new_tokens: must be >= 1")
+    _require(e.batch_size is None or e.batch_size >= 1, "eval.batch_size: must be >= 1")
+    try:  # names checked now, not after hours of sampling and training
+        get_suite(e.suite) if e.suite else [get_benchmark(b) for b in e.benchmarks or []]
+    except UsageError as exc:
+        raise UsageError(f"eval: {exc}") from exc
 
 
 def parse_config(raw: Any, base_dir: Path | str = ".") -> FuseConfig:

@@ -125,7 +125,11 @@ class Pipeline:
             self.stage_dir(stage).mkdir(parents=True, exist_ok=True)
             self.manifest.start(stage, inputs)
             self.log(f"[{stage}] {'resuming' if resume else 'running'}")
-            info = getattr(self, f"_stage_{stage}")()
+            try:
+                info = getattr(self, f"_stage_{stage}")()
+            except BaseException as exc:  # a kill -9 leaves "running"; anything else says what stopped it
+                self.manifest.fail(stage, f"{type(exc).__name__}: {exc}".splitlines()[0])
+                raise
             self.manifest.finish(stage, inputs, self.artifact(stage), info)
             outcome[stage] = "ran"
         return outcome

@@ -115,3 +115,28 @@ def test_gains_table_paired_deltas_average_and_best_source(tmp_path: Path) -> No
     text = format_gains(table)
     for needle in ("gsm8k", "math500", "+50.0", "no (source:big)", "yes (source:big)", "average (Δ mean)", "+25.0"):
         assert needle in text
+
+
+def test_a_failing_stage_is_marked_failed_and_stays_resumable(tmp_path: Path) -> None:
+    from fusebench_train.config import parse_config
+    from fusebench_train.pipeline import Pipeline
+
+    prompts = tmp_path / "p.jsonl"
+    prompts.write_text(json.dumps({"question": "1+1?", "answer": "2"}) + "\n")
+    raw = {
+        "work_dir": str(tmp_path / "w"),
+        "target": "smollm2-135m-instruct",
+        "sources": [{"name": "s", "model": "smollm2-135m-instruct"}],
+        "prompts": [{"path": str(prompts), "domain": "math"}],
+        "eval": {"benchmarks": ["gsm8k"]},
+    }
+
+    def no_backend(source: object) -> object:  # the stage fails before any model runs
+        raise RuntimeError("backend exploded\nsecond line")
+
+    pipeline = Pipeline(parse_config(raw), make_source_backend=no_backend, log=lambda msg: None)  # type: ignore[arg-type]
+    with pytest.raises(RuntimeError):
+        pipeline.run(until="sample")
+    entry = json.loads((tmp_path / "w" / "manifest.json").read_text())["sample"]
+    assert (entry["status"], entry["error"]) == ("failed", "RuntimeError: backend exploded")
+    assert Manifest(tmp_path / "w").can_resume("sample", entry["inputs"])

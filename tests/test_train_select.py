@@ -201,12 +201,35 @@ def test_config_defaults_are_the_paper_settings(tmp_path: Path) -> None:
         ({"eval": {"benchmarks": None}}, "exactly one of suite and benchmarks"),
         ({"eval": {"benchmarks": ["gsm8k"], "suite": "demo"}}, "exactly one of suite and benchmarks"),
         ({"target": None}, "target: expected str"),
+        ({"sources": [{"name": "s", "model": "m", "temperature": -1.0}]}, r"sources\[0\]\.temperature"),
+        ({"sample": {"temperature": float("nan")}}, "sample.temperature: must be a finite number"),
+        ({"sample": {"batch_size": 0}}, "sample.batch_size"),
+        ({"sft": {"gradient_accumulation_steps": 0}}, "sft.gradient_accumulation_steps"),
+        ({"sft": {"num_train_epochs": -1.0}}, "sft.num_train_epochs"),
+        ({"dpo": {"max_length": 0}}, "dpo.max_length"),
+        ({"dpo": {"beta": float("inf")}}, "dpo.beta"),
+        ({"sft": {"deepspeed": "no-such-zero3.json"}}, "sft.deepspeed: file not found"),
+        ({"eval": {"benchmarks": ["gsm8k", "nosuch"]}}, "eval: unknown benchmark 'nosuch'"),
+        ({"eval": {"suite": "nosuch"}}, "eval: unknown suite 'nosuch'"),
+        ({"eval": {"benchmarks": ["gsm8k"], "max_new_tokens": -5}}, "eval.max_new_tokens"),
+        ({"eval": {"benchmarks": ["gsm8k"], "batch_size": 0}}, "eval.batch_size"),
+        ({"sample": {"dtype": "int8"}}, "sample.dtype: 'int8' not one of"),
+        ({"sample": {"device": "banana"}}, "sample.device: 'banana'"),
+        ({"score": {"device": "cuda:x"}}, "score.device"),
     ],
 )
 def test_bad_config_is_one_usage_error_line(tmp_path: Path, patch: dict, message: str) -> None:
     with pytest.raises(UsageError, match=message) as info:
         parse_config({**_raw(tmp_path), **patch})
     assert "\n" not in str(info.value)
+
+
+def test_unknown_target_transform_and_scorer(tmp_path: Path) -> None:
+    raw = _raw(tmp_path)
+    with pytest.raises(UsageError, match=r"prompts\[0\]\.target_transform: 'nope' unknown"):
+        parse_config({**raw, "prompts": [{**raw["prompts"][0], "target_transform": "nope"}]})
+    with pytest.raises(UsageError, match=r"prompts\[0\]\.scorer: 'nope' unknown"):
+        parse_config({**raw, "prompts": [{**raw["prompts"][0], "scorer": "nope"}]})
 
 
 def test_missing_prompt_file_and_instruction_without_reward_model(tmp_path: Path) -> None:
