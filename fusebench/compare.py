@@ -21,7 +21,7 @@ from numpy.typing import NDArray
 from sqlalchemy import func, select
 
 from fusebench.errors import UsageError
-from fusebench.spec import CATEGORIES
+from fusebench.spec import CATEGORIES, averaged
 from fusebench.stats import Interval, holm, min_detectable_difference, paired_delta_ci, paired_test
 from fusebench.store import Store, scores
 
@@ -277,7 +277,8 @@ def _mde(a: NDArray[np.float64], b: NDArray[np.float64], span: float) -> float:
 
 
 def _averages(rows: Sequence[BenchmarkRow], n_runs: int) -> Averages:
-    shared = [r for r in rows if all(s is not None for s in r.scores)]
+    counted = averaged(r.benchmark for r in rows)
+    shared = [r for r in rows if all(s is not None for s in r.scores) and r.benchmark in counted]
     if not shared:
         return Averages((), (None,) * n_runs, (None,) * n_runs)
     plain = tuple(float(np.mean([r.scores[i] for r in shared])) for i in range(n_runs))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -196,6 +197,14 @@ def get_benchmark(benchmark_id: str) -> BenchmarkSpec:
     if benchmark_id not in specs:
         raise UsageError(f"unknown benchmark {benchmark_id!r}; known: {', '.join(sorted(specs))}")
     return specs[benchmark_id]
+
+
+def averaged(benchmark_ids: Iterable[str]) -> set[str]:
+    """The benchmarks that count in a plain-mean average: all but a second scoring of answers whose first scoring
+    is there too (mbpp_plus beside mbpp: FuseChat-3.0 averages MBPP once). Unknown (imported) ids count."""
+    ids = set(benchmark_ids)
+    specs = all_benchmarks()
+    return {b for b in ids if b not in specs or specs[b].cache_as not in ids}
 
 
 def all_suites() -> dict[str, SuiteSpec]:

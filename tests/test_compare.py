@@ -92,6 +92,15 @@ def test_averages_plain_and_normalised(store: Store) -> None:
     assert "34.00" in text and "77.50" in text
 
 
+def test_mbpp_plus_beside_mbpp_is_not_averaged(store: Store) -> None:
+    for run, solved in (("a", 5), ("b", 6)):
+        mbpp, plus = binary(10, range(solved)), binary(10, range(solved - 1))
+        add_run(store, run, run.upper(), {"mbpp": mbpp, "mbpp_plus": plus, "gsm8k": binary(10, {0})})
+    c = compare(store, ["a", "b"])
+    assert set(c.averages.benchmarks) == {"gsm8k", "mbpp"}
+    assert c.averages.plain == pytest.approx((30.0, 35.0))  # (50+10)/2, (60+10)/2
+
+
 def test_mismatch_flags(store: Store) -> None:
     add_run(store, "a", "A", {"gsm8k": binary(10, range(5)), "amc23": binary(4, {0})}, details={"judge": "gpt-4"})
     add_run(

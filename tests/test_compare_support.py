@@ -21,6 +21,8 @@ CATEGORY = {
     "mt_bench": "instruction_following",
     "mmlu_redux": "general",
     "humaneval": "code",
+    "mbpp": "code",
+    "mbpp_plus": "code",
 }
 GREEDY = {"max_new_tokens": 2048, "temperature": 0.0, "top_p": 1.0, "n": 1, "stop": [], "seed": 0}
 

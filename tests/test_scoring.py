@@ -37,3 +37,17 @@ def test_choice_breakdown_by_category_and_tables() -> None:
     table = results_table([row], ["gpqa_diamond"])
     assert "75.00" in table and "25%" in table and "not implemented" in table
     assert category_of_last in breakdown_table([row])
+
+
+def test_a_second_scoring_of_counted_answers_stays_out_of_the_average() -> None:
+    def row(bench: str, score: float) -> dict[str, object]:
+        return {"benchmark": bench, "category": "code", "metric": "pass@1", "n": 4, "score": score,
+                "ci_low": None, "ci_high": None, "details": {}}  # fmt: skip
+
+    def mean_shown(table: str) -> float:
+        return float(table.split("average (plain mean)")[1].split()[0])
+
+    both = results_table([row("mbpp", 50.0), row("mbpp_plus", 40.0), row("humaneval", 30.0)])
+    assert mean_shown(both) == 40.0 and "not in the average: mbpp_plus" in both  # FuseChat-3.0 averages MBPP once
+    alone = results_table([row("mbpp_plus", 40.0), row("humaneval", 30.0)])  # without mbpp it is the MBPP number
+    assert mean_shown(alone) == 35.0 and "not in the average" not in alone

@@ -15,6 +15,7 @@ from tabulate import tabulate
 
 from fusebench.compare import RATING_BENCHMARKS, Comparison, Diff, ItemPair, PairedResult
 from fusebench.history import GateResult, History
+from fusebench.spec import averaged
 
 FORMATS = ("terminal", "markdown", "csv", "latex", "json")
 _TABLEFMT = {"terminal": "simple", "markdown": "github", "latex": "latex_booktabs"}
@@ -165,7 +166,8 @@ def render_history(h: History, fmt: str = "terminal") -> str:
     for category, bench, values in h.rows:
         rows.append(["" if category == previous else category, bench, *[_num(v) for v in values]])
         previous = category
-    shared = [values for _, _, values in h.rows if all(v is not None for v in values)]
+    counted = averaged(bench for _, bench, _ in h.rows)
+    shared = [v for _, bench, v in h.rows if all(x is not None for x in v) and bench in counted]
     if shared:
         means = [sum(v[i] for v in shared) / len(shared) for i in range(len(h.steps))]  # type: ignore[misc]
         rows.append(["", "average (plain mean)", *[_num(m) for m in means]])

@@ -7,7 +7,7 @@ from typing import Any
 
 from tabulate import tabulate
 
-from fusebench.spec import CATEGORIES
+from fusebench.spec import CATEGORIES, averaged
 
 HEADERS = ("category", "benchmark", "metric", "n", "score", "95% CI", "no answer")
 JUDGE_HEADER = "judge failures"
@@ -47,11 +47,15 @@ def results_table(results: Sequence[dict[str, Any]], not_implemented: Sequence[s
         rows.append(row)
     for name in not_implemented:
         rows.append(["", name, "", "", "not implemented", ""])
-    avg = average([r["score"] for r in results if r["score"] is not None])
+    counted = averaged(r["benchmark"] for r in results)
+    avg = average([r["score"] for r in results if r["score"] is not None and r["benchmark"] in counted])
     if avg is not None:
         rows.append(["", "average (plain mean)", "", "", f"{avg:.2f}", ""])
+    unaveraged = sorted(r["benchmark"] for r in results if r["benchmark"] not in counted)
     table = tabulate(rows, headers=(*HEADERS, JUDGE_HEADER) if judged else HEADERS, tablefmt=fmt)
     notes = judge_notes(results)
+    if unaveraged:
+        notes.append(f"not in the average: {', '.join(unaveraged)} (a second scoring of answers counted already)")
     return table + ("\n\n" + "\n".join(notes) if notes else "")
 
 
