@@ -44,8 +44,8 @@ def _non_negative(text: str) -> float:
 
 def _tag(text: str) -> tuple[str, str]:
     key, sep, value = text.partition("=")
-    if not sep or not key:
-        raise argparse.ArgumentTypeError(f"tags look like key=value, got {text!r}")
+    if not sep or not key or not value:
+        raise argparse.ArgumentTypeError(f"tags look like key=value (both non-empty), got {text!r}")
     return key, value
 
 
@@ -75,6 +75,8 @@ def _check_writable(folder: Path) -> None:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
+    if args.suite and args.benchmarks:
+        raise UsageError("give --suite or --benchmarks, not both")
     if args.engine == "lm-eval":
         return _eval_lm_eval(args)
     from fusebench.backends import BackendOptions, make_backend
@@ -94,7 +96,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     config = EvalConfig(
         model=args.model,
         backend=args.backend,
-        suite=args.suite,
+        suite=args.suite or "demo",
         benchmarks=[b.strip() for b in args.benchmarks.split(",") if b.strip()] if args.benchmarks else None,
         limit=args.limit,
         seed=args.seed,
@@ -252,7 +254,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("eval", help="evaluate a model on a suite or benchmarks")
     p.add_argument("model", nargs="?", help="hub id[@revision], local dir, .gguf file or alias (default: bundled)")
-    p.add_argument("--suite", default="demo", help="suite id (default: %(default)s)")
+    p.add_argument("--suite", help="suite id (default: demo)")
     p.add_argument("--benchmarks", help="comma-separated benchmark ids (instead of --suite)")
     p.add_argument("--limit", type=_positive_int, help="first N items of each benchmark")
     p.add_argument("--backend", default="hf", help="hf (default), vllm, or openai (any /v1/chat/completions server)")

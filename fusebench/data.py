@@ -69,7 +69,7 @@ def read_rows(path: Path) -> list[dict[str, Any]]:
             try:
                 rows.append(json.loads(line))
             except json.JSONDecodeError as exc:
-                raise UsageError(f"corrupt data file {path}: line {lineno}: {exc.msg}") from exc
+                raise UsageError(f"corrupt data file {path}: line {lineno}, column {exc.colno}: {exc.msg}") from exc
     return rows
 
 

@@ -43,6 +43,8 @@ def test_missing_model_path(tmp_path: Path) -> None:
         (["--temperature", "-1"], "temperature"),
         (["--top-p", "2"], "top_p"),
         (["--tag", "novalue"], "key=value"),
+        (["--tag", "family="], "both non-empty"),
+        (["--suite", "demo"], "give --suite or --benchmarks, not both"),
         (["--batch-size", "many"], "--batch-size"),
         (["--limit", "abc"], "not a whole number: 'abc'"),
         (["--temperature", "nan"], "temperature must be a finite number"),
@@ -107,3 +109,8 @@ def test_corrupt_data_file_marks_nothing_complete(tmp_path: Path) -> None:
 
 def test_show_unknown_run(tmp_path: Path) -> None:
     assert_usage_error(run_cli("show", "nope", "--output-dir", str(tmp_path)), "no results store")
+
+
+def test_negative_max_chars_for_diff(tmp_path: Path) -> None:
+    proc = run_cli("diff", "a", "b", "--benchmark", "gsm8k", "--max-chars", "-3", "--output-dir", str(tmp_path))
+    assert_usage_error(proc, "must be >= 0, got -3")

@@ -12,6 +12,16 @@ from fusebench.errors import UsageError
 _FORMATS = ("terminal", "markdown", "csv", "latex", "json")
 
 
+def _non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
+    return value
+
+
 def _benchmarks(text: str | None) -> list[str] | None:
     if text is None:
         return None
@@ -97,7 +107,9 @@ def add_report_commands(sub: Any) -> None:
     p.add_argument("run_a")
     p.add_argument("run_b")
     p.add_argument("--benchmark", required=True)
-    p.add_argument("--max-chars", type=int, default=2000, help="truncate each output (0: full; default %(default)s)")
+    p.add_argument(
+        "--max-chars", type=_non_negative_int, default=2000, help="truncate each output (0: full; default %(default)s)"
+    )
     p.add_argument("--format", choices=_FORMATS, default="terminal")
     _add_store_args(p)
     p.set_defaults(func=cmd_diff)
