@@ -247,6 +247,9 @@ def test_diff_flips_and_outputs(store: Store) -> None:
     assert (p.score_a, p.score_b, p.target) == (1.0, 0.0, "t-gsm8k-1")
     text = render_diff(d, width=120)
     assert "right->wrong 2, wrong->right 1" in text
+    assert text.splitlines()[0].startswith("gsm8k: A = A (a), B = B (b)")
+    add_run(store, "c", "A", {"gsm8k": [1, 0, 0, 0, 0]}, outputs=out)  # same model: labels carry the id already
+    assert render_diff(diff_runs(store, "a", "c", "gsm8k")).splitlines()[0] == "gsm8k: A = A (a), B = A (c)"
     assert "<a says gsm8k-4>" in text and "<b says gsm8k-2>" in text
     assert "gsm8k-0" not in text  # unchanged items are not listed
     with pytest.raises(UsageError, match="no compared run has"):

@@ -13,7 +13,7 @@ from typing import Any
 
 from tabulate import tabulate
 
-from fusebench.compare import RATING_BENCHMARKS, Comparison, Diff, ItemPair, PairedResult
+from fusebench.compare import RATING_BENCHMARKS, Comparison, Diff, ItemPair, PairedResult, RunInfo
 from fusebench.history import GateResult, History
 from fusebench.spec import averaged
 
@@ -190,7 +190,7 @@ def render_diff(d: Diff, fmt: str = "terminal", max_chars: int = 2000, width: in
         return _csv([{"change": k, **asdict(p)} for k, ps in _flip_groups(d) for p in ps])
     c = d.counts
     lines = [
-        f"{d.benchmark}: A = {d.run_a.label} ({d.run_a.id}), B = {d.run_b.label} ({d.run_b.id})",
+        f"{d.benchmark}: A = {_named(d.run_a)}, B = {_named(d.run_b)}",
         f"right->wrong {c['right_to_wrong']}, wrong->right {c['wrong_to_right']}, both right {c['both_right']}, "
         f"both wrong {c['both_wrong']}"
         + (f"; only in A {c['only_a']}, only in B {c['only_b']}" if c["only_a"] or c["only_b"] else ""),
@@ -234,7 +234,7 @@ def render_gate(g: GateResult, fmt: str = "terminal") -> str:
         return _json(payload)
     verdict = "PASS" if g.passed else f"FAIL ({len(g.failures)} benchmark(s))"
     head = (
-        f"gate {verdict}: candidate {cand.label} ({cand.id}) vs baseline {base.label} ({base.id}); "
+        f"gate {verdict}: candidate {_named(cand)} vs baseline {_named(base)}; "
         f"fails on a drop > {g.max_drop:g} points with Holm-adjusted p < {c.alpha:g}"
     )
     rows = []
@@ -252,3 +252,8 @@ def render_gate(g: GateResult, fmt: str = "terminal") -> str:
     if c.flags:
         parts.append("\n".join(["Settings that differ:", *[f"  ! {f}" for f in c.flags]]))
     return "\n\n".join(parts)
+
+
+def _named(run: RunInfo) -> str:
+    """A run's label with its id, once (labels of runs of the same model carry it already)."""
+    return run.label if run.id in run.label else f"{run.label} ({run.id})"
