@@ -57,11 +57,14 @@ def _add_store_args(p: argparse.ArgumentParser) -> None:
 def _open_store(args: argparse.Namespace, writable: bool = False):  # type: ignore[no-untyped-def]
     from fusebench.store import Store, store_url
 
+    url = store_url(args.store, args.output_dir)
     if writable:
         _check_writable(args.output_dir)
     elif not args.store and not (args.output_dir / "fusebench.db").exists():
         raise UsageError(f"no results store in {args.output_dir} (run `fusebench eval` first, or pass --store)")
-    return Store(store_url(args.store, args.output_dir))
+    elif url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).exists():
+        raise UsageError(f"no results store at {url.removeprefix('sqlite:///')} (reading commands do not create one)")
+    return Store(url)
 
 
 def _check_writable(folder: Path) -> None:

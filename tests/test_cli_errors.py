@@ -114,3 +114,10 @@ def test_show_unknown_run(tmp_path: Path) -> None:
 def test_negative_max_chars_for_diff(tmp_path: Path) -> None:
     proc = run_cli("diff", "a", "b", "--benchmark", "gsm8k", "--max-chars", "-3", "--output-dir", str(tmp_path))
     assert_usage_error(proc, "must be >= 0, got -3")
+
+
+def test_reading_commands_do_not_create_a_store(tmp_path: Path) -> None:
+    missing = tmp_path / "nosuch.db"
+    for command in (["runs"], ["history", "fam"], ["show", "r1"]):
+        assert_usage_error(run_cli(*command, "--store", str(missing)), "no results store at")
+    assert not missing.exists()
