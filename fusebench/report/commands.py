@@ -12,16 +12,6 @@ from fusebench.errors import UsageError
 _FORMATS = ("terminal", "markdown", "csv", "latex", "json")
 
 
-def _non_negative_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
-    return value
-
-
 def _benchmarks(text: str | None) -> list[str] | None:
     if text is None:
         return None
@@ -93,7 +83,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 def add_report_commands(sub: Any) -> None:
     """Add compare, diff, history, gate, tag and report to the CLI's subparsers."""
-    from fusebench.cli import _add_store_args, _tag
+    from fusebench.cli import _add_store_args, _tag, whole_number
 
     p = sub.add_parser("compare", help="compare runs against the first: deltas, paired CIs, tests, MDE")
     p.add_argument("runs", nargs="+", help="run id prefixes or model names (latest complete run); first = base")
@@ -108,7 +98,7 @@ def add_report_commands(sub: Any) -> None:
     p.add_argument("run_b")
     p.add_argument("--benchmark", required=True)
     p.add_argument(
-        "--max-chars", type=_non_negative_int, default=2000, help="truncate each output (0: full; default %(default)s)"
+        "--max-chars", type=whole_number(0), default=2000, help="truncate each output (0: full; default %(default)s)"
     )
     p.add_argument("--format", choices=_FORMATS, default="terminal")
     _add_store_args(p)
