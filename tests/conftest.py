@@ -38,5 +38,25 @@ def _offline() -> None:
     os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 
 
-# Real benchmark data beside the repository (../shared/data); CI lays a copy there too. The product never reads it.
-SHARED_DATA = REPO.parent / "shared" / "data"
+# Real benchmark data beside the repository (../shared/data), which CI lays there too; a fresh clone has none, and the
+# product never reads it. FUSEBENCH_TEST_SHARED names another folder (one that does not exist acts as a fresh clone).
+SHARED = Path(os.environ.get("FUSEBENCH_TEST_SHARED") or REPO.parent / "shared")
+SHARED_DATA = SHARED / "data"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "shared_data(*parts): reads SHARED_DATA/<parts> (benchmark data fusebench does not ship); skipped when absent",
+    )
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """A test marked shared_data skips, naming the missing path, before any of its fixtures is set up."""
+    for item in items:
+        for mark in item.iter_markers("shared_data"):
+            path = SHARED_DATA.joinpath(*mark.args)
+            if not path.exists():
+                reason = f"needs {path}: benchmark data fusebench does not ship (absent on a fresh clone)"
+                item.add_marker(pytest.mark.skip(reason=reason))
+                break

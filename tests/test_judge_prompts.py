@@ -91,6 +91,7 @@ def test_alpaca_eval_prompt_is_alpaca_eval_clf() -> None:
     assert user.endswith("m or M.\n\n## Best Model Identifier")
 
 
+@pytest.mark.shared_data("alignbench")  # AlignBench states no license: fusebench ships none of it
 def test_alignbench_prompt_from_flat_copy_and_from_repo_layout(tmp_path: Path) -> None:
     flat = prompts.AlignBenchPrompt.load(ALIGNBENCH)
     conv = flat.messages("专业能力", "音乐", "问题？", "参考", "回答")

@@ -305,6 +305,7 @@ def _mt_bench_questions() -> list[dict[str, Any]]:
     return [json.loads(line) for line in lines]
 
 
+@pytest.mark.shared_data("alignbench")  # AlignBench states no license: fusebench ships none of it
 def test_judged_benchmark_data_loads_checksummed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from dataclasses import replace
 

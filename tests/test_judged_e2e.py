@@ -80,6 +80,7 @@ def garbage_run(server: tuple[str, str], tmp_path_factory: pytest.TempPathFactor
     return {"stdout": done.stdout, "payload": _results(out, done.stdout), "attempts": attempts, "out": out}
 
 
+@pytest.mark.shared_data("alignbench")  # garbage_run judges all four: AlignBench's data is not shipped
 @pytest.mark.timeout(700)
 def test_small_judge_garbage_is_counted_not_scored(garbage_run: dict[str, Any]) -> None:
     stdout, payload = garbage_run["stdout"], garbage_run["payload"]
@@ -143,6 +144,7 @@ def _verdict(key: str, attempt: int) -> Fault | None:
     return None
 
 
+@pytest.mark.shared_data("alignbench")
 @pytest.mark.timeout(700)
 def test_well_formed_verdicts_move_the_scores(server: tuple[str, str], garbage_run: dict[str, Any]) -> None:
     out = garbage_run["out"]
@@ -174,6 +176,7 @@ def test_well_formed_verdicts_move_the_scores(server: tuple[str, str], garbage_r
     assert len(rows) == 1
 
 
+@pytest.mark.shared_data("alignbench")  # resumes garbage_run's store
 @pytest.mark.timeout(700)
 def test_kill_during_judging_resumes_without_repeating(server: tuple[str, str], garbage_run: dict[str, Any]) -> None:
     out = garbage_run["out"]
