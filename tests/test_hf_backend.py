@@ -140,3 +140,40 @@ def test_logprobs_cover_each_generated_token_and_greedy_picks_the_top_one(backen
             assert t["logprob"] == pytest.approx(max(t["top"].values()), abs=1e-5)  # greedy = argmax
         assert "".join(t["token"] for t in tokens).strip().startswith(c.text.strip()[:5])
     assert "logprobs" not in plain[0].meta
+
+
+def test_progress_is_reported_per_decode_step_within_a_batch(backend: HFBackend) -> None:
+    # what a progress bar sees: tokens after every decode step, long before the batch's first answer arrives
+    events: list[tuple[str, int]] = []
+    steps_before = backend.stats.decode_steps
+    params = GenParams(max_new_tokens=32)
+    for c in backend.generate(PROMPTS, params, on_tokens=lambda k: events.append(("tokens", k))):
+        events.append(("answer", c.completion_tokens))
+    answers = [k for kind, k in events if kind == "answer"]
+    reports = [k for kind, k in events if kind == "tokens"]
+    first_answer = next(i for i, (kind, _) in enumerate(events) if kind == "answer")
+    assert len(answers) == 3 and first_answer == len(reports)  # one batch of 3: every step reported before it ends
+    assert len(reports) == max(answers) == backend.stats.decode_steps - steps_before  # one report per step
+    assert reports[0] == 3 and all(0 < k <= 3 for k in reports) and reports == sorted(reports, reverse=True)
+    assert sum(reports) == sum(answers)  # a row counts until its EOS, then no more
+    assert min(answers) < 32  # the terse prompts end early: the later steps report fewer rows
+
+
+def test_progress_counts_greedy_copies_and_stop_strings(backend: HFBackend) -> None:
+    reports: list[int] = []
+    done = list(backend.generate(PROMPTS[:2], GenParams(max_new_tokens=16, n=3), on_tokens=reports.append))
+    # batch size 3 holds one prompt's 3 samples: greedy decodes 1 row and counts it 3 times
+    assert len(done) == 6 and reports[0] == 3
+    assert sum(reports) == sum(c.completion_tokens for c in done)
+    reports.clear()
+    cut = list(backend.generate(PROMPTS[1:2], GenParams(max_new_tokens=40, stop=("3",)), on_tokens=reports.append))
+    assert cut[0].finish_reason == "stop" and sum(reports) == cut[0].completion_tokens < 40
+
+
+def test_stats_record_load_time_weights_and_decode_steps(backend: HFBackend) -> None:
+    list(backend.generate(PROMPTS[:1], GenParams(max_new_tokens=4)))
+    stats = backend.stats
+    assert stats.load_s is not None and stats.load_s > 0
+    n_params = sum(p.numel() for p in backend.model.parameters())
+    assert stats.weights_bytes == 4 * n_params  # float32
+    assert stats.decode_steps >= 4 and stats.decode_rows >= stats.decode_steps and stats.generate_s > 0

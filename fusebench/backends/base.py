@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import hashlib
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
 
 Message = dict[str, str]  # {"role": "system"|"user"|"assistant", "content": "..."}
 Conversation = list[Message]
 MAX_LOGPROBS = 20  # the OpenAI API's cap on top_logprobs
+TokenCallback = Callable[[int], None]  # progress: tokens generated since the previous call (all rows together)
 
 
 @dataclass(frozen=True)
@@ -79,6 +80,29 @@ class Completion:
     meta: dict[str, Any] = field(default_factory=dict)  # with params.logprobs: "logprobs" = [asdict(TokenLogprob)]
 
 
+@dataclass
+class EngineStats:
+    """What a local backend measured of itself: weights load time and size, decode steps, the rows they decoded,
+    and the time in generate calls (prefill included). None: not measured, or nothing loaded yet."""
+
+    load_s: float | None = None
+    weights_bytes: int | None = None
+    decode_steps: int = 0
+    decode_rows: int = 0  # rows summed over decode steps: decode_rows / decode_steps is the mean batch
+    generate_s: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def report_tokens(completions: Iterable[Completion], on_tokens: TokenCallback | None) -> Iterator[Completion]:
+    """Pass completions through, reporting each one's tokens as it arrives (backends that see whole answers)."""
+    for completion in completions:
+        if on_tokens is not None:
+            on_tokens(completion.completion_tokens)
+        yield completion
+
+
 class Backend(Protocol):
     """A model that turns conversations into completions."""
 
@@ -88,8 +112,11 @@ class Backend(Protocol):
         """Identity of the model for cache keys: model id, revision/file hash, chat-template hash."""
         ...
 
-    def generate(self, convs: Sequence[Conversation], params: GenParams) -> Iterator[Completion]:
-        """Yield one Completion per conversation (n per conversation when params.n > 1), as they finish."""
+    def generate(
+        self, convs: Sequence[Conversation], params: GenParams, on_tokens: TokenCallback | None = None
+    ) -> Iterator[Completion]:
+        """Yield one Completion per conversation (n per conversation when params.n > 1), as they finish; report
+        generated tokens to `on_tokens` as they come (per decode step, or per answer where steps are not seen)."""
         ...
 
     def describe(self) -> dict[str, Any]:

@@ -15,11 +15,20 @@ from transformers import (
     AutoModelForCausalLM,
     GenerationConfig,
     LogitsProcessorList,
+    StoppingCriteria,
     StoppingCriteriaList,
     StopStringCriteria,
 )
 
-from fusebench.backends.base import Completion, Conversation, GenParams, TokenLogprob, sample_seed
+from fusebench.backends.base import (
+    Completion,
+    Conversation,
+    EngineStats,
+    GenParams,
+    TokenCallback,
+    TokenLogprob,
+    sample_seed,
+)
 from fusebench.backends.chat import ChatTokenizer
 from fusebench.backends.hf_decode import CPU_ATTENTION, preallocated_cache
 from fusebench.backends.hf_sampling import SAMPLER_VERSION, RowSeededSampler
@@ -59,6 +68,42 @@ def pick_dtype(dtype: str, device: torch.device) -> torch.dtype:
     return _DTYPES[dtype]
 
 
+class StepReporter(StoppingCriteria):
+    """A stopping criterion that counts each decode step: the rows still generating (times `repeat`, the copies of
+    a greedy row) go to `on_tokens`, and the step to `stats`. A row stops counting after EOS or a stop string; it
+    stops generating at a stop string (this criterion stands in for `stop`)."""
+
+    def __init__(
+        self,
+        eos_ids: set[int],
+        stats: EngineStats,
+        on_tokens: TokenCallback | None,
+        repeat: int = 1,
+        stop: StopStringCriteria | None = None,
+    ) -> None:
+        self.eos = torch.tensor(sorted(eos_ids))
+        self.stats = stats
+        self.on_tokens = on_tokens
+        self.repeat = repeat
+        self.stop = stop
+        self.done: torch.Tensor | None = None
+
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor, **kwargs: Any) -> torch.BoolTensor:
+        if self.done is None:
+            self.done = torch.zeros(input_ids.shape[0], dtype=torch.bool, device=input_ids.device)
+            self.eos = self.eos.to(input_ids.device)
+        active = int((~self.done).sum())
+        finished = torch.isin(input_ids[:, -1], self.eos)
+        if self.stop is not None:
+            finished |= self.stop(input_ids, scores)
+        self.done |= finished
+        self.stats.decode_steps += 1
+        self.stats.decode_rows += input_ids.shape[0]
+        if self.on_tokens is not None and active:
+            self.on_tokens(active * self.repeat)
+        return finished  # type: ignore[return-value]
+
+
 class HFBackend:
     """A transformers causal LM behind the Backend protocol."""
 
@@ -85,16 +130,21 @@ class HFBackend:
         self.eos_ids: set[int] = set(eos) if isinstance(eos, list) else {eos}
         pad = self.tokenizer.pad_token_id
         self.pad_id: int = pad if pad is not None else min(self.eos_ids)
+        self.stats = EngineStats()
 
     @cached_property
     def model(self) -> Any:
-        """The weights, loaded on first use: a fully cached rerun never loads them."""
+        """The weights, loaded on first use: a fully cached rerun never loads them (load time and size in stats)."""
+        started = time.perf_counter()
         loaded: Any = AutoModelForCausalLM.from_pretrained(
             self.chat.source, revision=self.chat.revision, dtype=self.dtype
         )
         if self.device.type == "cpu" and loaded.config._attn_implementation == "sdpa":
             loaded.set_attn_implementation(CPU_ATTENTION)  # GQA without KV copies (hf_decode)
-        return loaded.to(self.device).eval()
+        loaded = loaded.to(self.device).eval()
+        self.stats.load_s = time.perf_counter() - started
+        self.stats.weights_bytes = sum(p.numel() * p.element_size() for p in loaded.parameters())
+        return loaded
 
     def fingerprint(self) -> dict[str, str]:
         """Model identity + weights hash/revision + chat-template hash + dtype (outputs differ across dtypes) +
@@ -113,24 +163,23 @@ class HFBackend:
             "threads": torch.get_num_threads(),
         }
 
-    def generate(self, convs: Sequence[Conversation], params: GenParams) -> Iterator[Completion]:
-        """Yield completions batch by batch (longest prompts first), n per conversation."""
+    def generate(
+        self, convs: Sequence[Conversation], params: GenParams, on_tokens: TokenCallback | None = None
+    ) -> Iterator[Completion]:
+        """Yield completions batch by batch (longest prompts first), n per conversation; `on_tokens` hears of every
+        decode step (the tokens of the rows still generating)."""
         prompts = [self.chat.encode(c) for c in convs]
         order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]), reverse=True)
         per_batch = max(1, self.batch_size // params.n)
-        stopping = (
-            StoppingCriteriaList([StopStringCriteria(self.tokenizer, list(params.stop))]) if params.stop else None
-        )
+        stop = StopStringCriteria(self.tokenizer, list(params.stop)) if params.stop else None
         for start in range(0, len(order), per_batch):
             batch = order[start : start + per_batch]
-            yield from self._generate_batch(batch, [prompts[i] for i in batch], params, stopping)
+            repeat = params.n if params.greedy else 1
+            reporter = StepReporter(self.eos_ids, self.stats, on_tokens, repeat, stop)
+            yield from self._generate_batch(batch, [prompts[i] for i in batch], params, reporter)
 
     def _generate_batch(
-        self,
-        indices: list[int],
-        prompts: list[list[int]],
-        params: GenParams,
-        stopping: StoppingCriteriaList | None,
+        self, indices: list[int], prompts: list[list[int]], params: GenParams, reporter: StepReporter
     ) -> Iterator[Completion]:
         # Greedy samples are identical: generate once per prompt, repeat. Sampling: n rows per prompt, each drawing
         # from its own seed (hf_sampling), so a sample does not depend on its batch.
@@ -150,7 +199,7 @@ class HFBackend:
                 input_ids=enc["input_ids"].to(self.device),
                 attention_mask=enc["attention_mask"].to(self.device),
                 max_new_tokens=params.max_new_tokens,
-                stopping_criteria=stopping,
+                stopping_criteria=StoppingCriteriaList([reporter]),
                 pad_token_id=self.pad_id,
                 eos_token_id=sorted(self.eos_ids),
                 output_logits=params.logprobs > 0,
@@ -164,6 +213,7 @@ class HFBackend:
             rows = [row for row in rows for _ in range(params.n)]
             logprobs = logprobs and [lp for lp in logprobs for _ in range(params.n)]
         elapsed = time.perf_counter() - started
+        self.stats.generate_s += elapsed
         latency = elapsed / len(rows)
         for r, row in enumerate(rows):
             i, j = divmod(r, params.n)

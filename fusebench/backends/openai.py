@@ -36,7 +36,14 @@ from urllib.parse import urlsplit
 
 import aiohttp
 
-from fusebench.backends.base import Completion, Conversation, GenParams, TokenLogprob, sample_seed
+from fusebench.backends.base import (
+    Completion,
+    Conversation,
+    GenParams,
+    TokenCallback,
+    TokenLogprob,
+    sample_seed,
+)
 from fusebench.errors import UsageError
 from fusebench.keys import SAMPLER_FIELD
 
@@ -134,8 +141,11 @@ class OpenAIBackend:
             body["top_logprobs"] = params.logprobs
         return body
 
-    def generate(self, convs: Sequence[Conversation], params: GenParams) -> Generator[Completion, None, None]:
-        """Yield params.n Completions per conversation, in completion order; failures come back as errors."""
+    def generate(
+        self, convs: Sequence[Conversation], params: GenParams, on_tokens: TokenCallback | None = None
+    ) -> Generator[Completion, None, None]:
+        """Yield params.n Completions per conversation, in completion order; failures come back as errors. Each
+        answer's tokens go to `on_tokens` as it arrives."""
         if not convs:
             return
         api_key = os.environ.get(self.api_key_env, "") if self.api_key_env else ""
@@ -160,6 +170,8 @@ class OpenAIBackend:
             while (item := results.get()) is not _DONE:
                 if isinstance(item, BaseException):
                     raise item
+                if on_tokens is not None:
+                    on_tokens(item.completion_tokens)
                 yield item
         finally:
             if thread.is_alive():

@@ -19,7 +19,16 @@ from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from fusebench.backends.base import Completion, Conversation, GenParams, TokenLogprob, sample_seed
+from fusebench.backends.base import (
+    Completion,
+    Conversation,
+    EngineStats,
+    GenParams,
+    TokenCallback,
+    TokenLogprob,
+    report_tokens,
+    sample_seed,
+)
 from fusebench.backends.chat import ChatTokenizer
 from fusebench.backends.hf import pick_device, pick_dtype
 from fusebench.errors import UsageError
@@ -336,6 +345,7 @@ class VLLMBackend:
             kv_cache_gib=kv_cache_gib,
         )
         self.engine: Engine | DataParallelEngines | None = None
+        self.stats = EngineStats()
 
     def fingerprint(self) -> dict[str, str]:
         """Model identity + weights + chat-template hash + dtype, and the engine (vLLM's outputs differ from HF's)."""
@@ -355,8 +365,9 @@ class VLLMBackend:
         }
 
     def start(self) -> Engine | DataParallelEngines:
-        """The engine(s), started on first use."""
+        """The engine(s), started on first use (start time in stats.load_s)."""
         if self.engine is None:
+            started = time.perf_counter()
             if self.data_parallel_size == 1:
                 self.engine = Engine(self.options)
             else:
@@ -364,14 +375,23 @@ class VLLMBackend:
                     self.data_parallel_size, self.options.tensor_parallel_size, self.device.type == "cuda"
                 )
                 self.engine = DataParallelEngines(self.options, envs)
+            self.stats.load_s = time.perf_counter() - started
         return self.engine
 
-    def generate(self, convs: Sequence[Conversation], params: GenParams) -> Iterator[Completion]:
-        """Yield completions (n per conversation; meta["sample"] = j when n > 1) in the order they finish."""
+    def generate(
+        self, convs: Sequence[Conversation], params: GenParams, on_tokens: TokenCallback | None = None
+    ) -> Iterator[Completion]:
+        """Yield completions (n per conversation; meta["sample"] = j when n > 1) in the order they finish, each
+        one's tokens reported to `on_tokens` as it arrives."""
         if not convs:
             return
         prompts = [(i, self.chat.encode(c)) for i, c in enumerate(convs)]
-        yield from self.start().run(prompts, params)
+        engine = self.start()
+        started = time.perf_counter()
+        try:
+            yield from report_tokens(engine.run(prompts, params), on_tokens)
+        finally:
+            self.stats.generate_s += time.perf_counter() - started
 
     def close(self) -> None:
         """Shut the engine(s) down; the next generate() starts them again."""
