@@ -135,6 +135,53 @@ def test_arena_bootstrap_ci_is_seeded_and_brackets_the_score():
     assert arena_hard_score(games, bootstrap_rounds=50, seed=4)["ci_low"] != a["ci_low"]
 
 
+def reference_mle_elo(battles: pd.DataFrame) -> pd.Series:
+    """arena-hard-auto v0.1 utils_math.compute_mle_elo, from its definition: battles doubled, a tie = one win each,
+    unpenalised logistic regression on +-log(10) columns, Elo = 400 * coef + 1000, gpt-4-0314 anchored at 1000."""
+    from sklearn.linear_model import LogisticRegression
+
+    models = pd.Series(range(2), index=["gpt-4-0314", "model"])
+    df = pd.concat([battles, battles], ignore_index=True)
+    x = np.zeros((len(df), 2))
+    x[np.arange(len(df)), models[df["model_a"]].to_numpy()] = math.log(10)
+    x[np.arange(len(df)), models[df["model_b"]].to_numpy()] = -math.log(10)
+    y = (df["winner"] == "model_a").to_numpy(dtype=float)
+    ties = (df["winner"] == "tie").to_numpy(copy=True)
+    ties[len(ties) // 2 :] = False
+    y[ties] = 1.0
+    lr = LogisticRegression(fit_intercept=False, penalty=None, tol=1e-8).fit(x, y)
+    elo = 400 * lr.coef_[0] + 1000
+    return pd.Series(elo + 1000 - elo[0], index=models.index)
+
+
+def reference_win_rate(elo_model: float) -> float:
+    """show_result's get_win_rate_column: predicted win rate (%) of the model against the baseline at 1000."""
+    return 100 / (1 + 10 ** ((1000 - elo_model) / 400))
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.filterwarnings("ignore::FutureWarning")  # penalty=None, as the reference writes it
+def test_arena_bootstrap_is_seeded_as_arena_hard_auto_seeds_it():
+    """show_result.py: utils_math's np.random.seed(42) at import, then battles.sample(frac=1.0, replace=True) from the
+    global numpy state for each of 100 rounds; the CI = the 2.5/97.5 percentiles of the bootstrap Elos as win rates."""
+    rng = random.Random(11)
+    games = [
+        PairwiseGame(str(i), rng.choice([*PAIRWISE_LABELS, None]), rng.choice([*PAIRWISE_LABELS, None]))
+        for i in range(150)
+    ]
+    battles = battles_from_games(games)
+    np.random.seed(42)
+    boot = [reference_mle_elo(battles.sample(frac=1.0, replace=True))["model"] for _ in range(100)]
+    low, high = np.percentile(boot, [2.5, 97.5])
+    ours = arena_hard_score(games)  # the defaults: 100 rounds, the reference's seed
+    assert ours["score"] == pytest.approx(reference_win_rate(reference_mle_elo(battles)["model"]), abs=1e-4)
+    assert ours["ci_low"] == pytest.approx(reference_win_rate(low), abs=1e-4)
+    assert ours["ci_high"] == pytest.approx(reference_win_rate(high), abs=1e-4)
+    # another seed draws other resamples: the seed is what makes a published CI reproducible
+    other = arena_hard_score(games, seed=0)
+    assert (other["ci_low"], other["ci_high"]) != pytest.approx((ours["ci_low"], ours["ci_high"]), abs=1e-3)
+
+
 @pytest.mark.timeout(120)
 @settings(max_examples=30, deadline=None)
 @given(st.lists(st.tuples(maybe_labels, maybe_labels), min_size=1, max_size=30))
@@ -155,10 +202,36 @@ def test_arena_swapping_model_and_baseline_mirrors_around_50(pairs):
 def test_mt_bench_means_by_hand():
     ratings = [("81", 1, 9.0), ("81", 2, 7.0), ("82", 1, 4.0), ("82", 2, None), ("83", 1, 2.0), ("83", 2, -1)]
     result = mt_bench_score(ratings)
-    assert result == {"score": 22 / 4, "turn1": 5.0, "turn2": 7.0, "n_rated": 4, "judge_failures": 2}
+    assert result == {
+        "score": 22 / 4, "turn1": 5.0, "turn2": 7.0, "n_rated": 4, "judge_failures": 2, "suspect_ratings": 0
+    }  # fmt: skip
     assert mt_bench_score([("1", 1, None)])["score"] is None
     with pytest.raises(ValueError, match="turn"):
         mt_bench_score([("1", 3, 5.0)])
+
+
+def test_mt_bench_score_is_fastchats_on_judgments_with_out_of_range_ratings():
+    """Judge answers -> FastChat's parse (run_judge_single) -> its show_result mean over scores != -1, against
+    fusebench's parse_rating -> mt_bench_score; ratings outside 1-10 are counted as suspect, not dropped."""
+    from test_judge_verdicts import fastchat_single_rating, judgments
+
+    from fusebench.judging.verdicts import parse_rating
+
+    texts = judgments(seed=5, n=300)
+    rows = [(str(i // 2), 1 + i % 2, text) for i, text in enumerate(texts)]
+    fastchat = pd.DataFrame(
+        [{"question_id": q, "turn": t, "score": fastchat_single_rating(text)} for q, t, text in rows]
+    )
+    fastchat = fastchat[fastchat["score"] != -1]
+    result = mt_bench_score([(q, t, parse_rating(text).value) for q, t, text in rows])
+    assert result["score"] == pytest.approx(fastchat["score"].mean(), abs=1e-12)
+    assert result["turn1"] == pytest.approx(fastchat[fastchat["turn"] == 1]["score"].mean(), abs=1e-12)
+    assert result["turn2"] == pytest.approx(fastchat[fastchat["turn"] == 2]["score"].mean(), abs=1e-12)
+    assert result["n_rated"] == len(fastchat)
+    assert result["judge_failures"] == len(rows) - len(fastchat)
+    assert result["suspect_ratings"] == int(((fastchat["score"] < 1) | (fastchat["score"] > 10)).sum()) > 10
+    in_range = fastchat[(fastchat["score"] >= 1) & (fastchat["score"] <= 10)]["score"].mean()
+    assert abs(result["score"] - in_range) > 0.1  # dropping them, as fusebench did, moves the average
 
 
 @given(st.lists(st.tuples(st.sampled_from([1, 2]), st.integers(1, 10)), min_size=1, max_size=40))
@@ -248,30 +321,62 @@ def direct_frame(rows: list[tuple[int, AlpacaAnnotation]]) -> pd.DataFrame:
 
 @pytest.mark.timeout(120)
 @pytest.mark.filterwarnings("ignore::FutureWarning")  # sklearn deprecations inside alpaca_eval
-def test_alpaca_eval_matches_the_package_on_the_same_frame(reference, offline_glm):
+def test_alpaca_eval_matches_the_package_with_failures_kept_as_nan_rows(reference, offline_glm):
     rows = synthetic(reference, 160, seed=0)
-    failed = [AlpacaAnnotation(reference[i]["instruction"], "zz", reference[i]["output"], None) for i in (3, 5)]
-    result = alpaca_eval_score([a for _, a in rows] + failed)
+    failed = [
+        (i, AlpacaAnnotation(reference[i]["instruction"], "zz" * i, reference[i]["output"], None)) for i in (3, 5)
+    ]
+    result = alpaca_eval_score([a for _, a in rows + failed])
     prefs = [a.preference for _, a in rows if a.preference is not None]
     assert result["win_rate"] == pytest.approx(np.mean([(p - 1) * 100 for p in prefs]))
     assert result["standard_error"] == pytest.approx(pd.Series(prefs).sem() * 100)
     assert (result["n"], result["judge_failures"]) == (160, 2)
-    assert result["avg_length"] == int(np.mean([len(a.output) for _, a in rows] + [2, 2]))
-    direct = offline_glm.get_length_controlled_winrate(direct_frame(rows), save_weights_dir=None)
+    assert result["avg_length"] == int(np.mean([len(a.output) for _, a in rows + failed]))
+    # alpaca_eval keeps a failed annotation as a row whose preference is NaN: it enters the length standardisation
+    # and the mean of the predicted preferences, not the training rows
+    direct = offline_glm.get_length_controlled_winrate(direct_frame(rows + failed), save_weights_dir=None)
     assert result["lc_win_rate"] == pytest.approx(direct["length_controlled_winrate"], abs=1e-9)
+    dropped = offline_glm.get_length_controlled_winrate(direct_frame(rows), save_weights_dir=None)
+    assert abs(dropped["length_controlled_winrate"] - result["lc_win_rate"]) > 1e-3  # what fusebench did before
     # the instruction -> difficulty matching matters: the same frame with the rows' positions shuffled differs
-    wrong = direct_frame([(pos, a) for pos, (_, a) in zip(random.Random(1).sample(range(805), 160), rows, strict=True)])
+    wrong = direct_frame(
+        [(pos, a) for pos, (_, a) in zip(random.Random(1).sample(range(805), 162), rows + failed, strict=True)]
+    )
     assert offline_glm.get_length_controlled_winrate(wrong, save_weights_dir=None)[
         "length_controlled_winrate"
     ] != pytest.approx(result["lc_win_rate"], abs=1e-6)
 
 
-def test_alpaca_eval_refuses_unknown_instructions_and_bad_preferences():
+@pytest.mark.timeout(120)
+@pytest.mark.filterwarnings("ignore::FutureWarning")
+def test_alpaca_eval_outputs_equal_to_the_baseline_score_50_as_the_baseline_does(reference, offline_glm):
+    """A model whose outputs are the baseline's (ties at 1.5, as alpaca_eval presets identical outputs) gets what
+    alpaca_eval reports for the baseline itself; fusebench used to crash in the length fit (0/0 standardisation)."""
+    rows = [
+        (i, AlpacaAnnotation(r["instruction"], r["output"], r["output"], 1.5)) for i, r in enumerate(reference[:60])
+    ]
+    result = alpaca_eval_score([a for _, a in rows])
+    itself = direct_frame(rows).assign(generator_2="gpt4_1106_preview")  # alpaca_eval on the baseline's own outputs
+    direct = offline_glm.get_length_controlled_winrate(itself, save_weights_dir=None)
+    assert result["lc_win_rate"] == direct["length_controlled_winrate"] == 50.0
+    assert result["win_rate"] == direct["win_rate"] == 50.0
+    # one output differing is an ordinary model again: fitted, no longer exactly 50
+    changed = [*rows[:-1], (59, AlpacaAnnotation(reference[59]["instruction"], "short", reference[59]["output"], 1.0))]
+    assert alpaca_eval_score([a for _, a in changed])["lc_win_rate"] != 50.0
+    # no length differences at all but different texts: alpaca_eval's fit is undefined; no score, and it says why
+    same_length = [AlpacaAnnotation(r["instruction"], "y" * len(r["output"]), r["output"], 1.2) for r in reference[:5]]
+    undefined = alpaca_eval_score(same_length)
+    assert undefined["lc_win_rate"] is None and "undefined" in undefined["note"]
+
+
+def test_alpaca_eval_refuses_unknown_instructions_and_bad_preferences(reference):
     with pytest.raises(UsageError, match="not in AlpacaEval"):
         alpaca_eval_score([AlpacaAnnotation("not an AlpacaEval instruction", "o", "r", 2.0)])
     with pytest.raises(ValueError, match=r"\[1, 2\]"):
         alpaca_eval_score([AlpacaAnnotation("x", "o", "r", 0.5)])
-    empty = alpaca_eval_score([AlpacaAnnotation("x", "abc", "r", None)])
+    with pytest.raises(UsageError, match="not in AlpacaEval"):  # a failed judgment is a row too: checked alike
+        alpaca_eval_score([AlpacaAnnotation("not an AlpacaEval instruction", "o", "r", None)])
+    empty = alpaca_eval_score([AlpacaAnnotation(reference[0]["instruction"], "abc", "r", None)])
     assert empty["lc_win_rate"] is None and empty["judge_failures"] == 1 and empty["avg_length"] == 3
 
 

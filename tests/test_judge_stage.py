@@ -120,7 +120,7 @@ def test_verdicts_move_scores_and_retry_can_rescue(store: Store) -> None:
     assert {s["score"] for s in store.get_scores(outcome.run_id, "arena_hard")} == {1.0}
     mt = _result(outcome, "mt_bench")
     assert mt["details"]["metrics"] | {"score": mt["score"]} == {
-        "score": 6.0, "turn1": 9.0, "turn2": 3.0, "n_rated": 4, "judge_failures": 0
+        "score": 6.0, "turn1": 9.0, "turn2": 3.0, "n_rated": 4, "judge_failures": 0, "suspect_ratings": 0
     }  # fmt: skip
     assert mt["details"]["breakdown"] == {"turn 1": {"n": 2, "score": 9.0}, "turn 2": {"n": 2, "score": 3.0}}
     assert len(judge.sent) == 4 + 2 + 4  # arena games, 2 continuations, mt turns

@@ -47,13 +47,64 @@ def test_rating_in_double_brackets(whole: int, frac: str, text: str) -> None:
     assert verdict.value == pytest.approx(float(f"{whole}{frac}")) and verdict.method == "regex"
 
 
-def test_rating_backup_pattern_range_and_failure() -> None:
+def test_rating_backup_pattern_and_failure() -> None:
     assert parse_rating("I give it [8] overall").value == 8.0
     assert parse_rating("I give it [8] overall").method == "backup_regex"
     assert parse_rating("Rating: [[3]] but also [9]").value == 3.0  # [[x]] first, as FastChat
-    assert parse_rating("Rating: [[11]]").value is None  # outside 1-10: a failure, not a score
-    assert parse_rating("Rating: [[0]]").value is None
     assert parse_rating("seven out of ten").value is None
+
+
+def fastchat_single_rating(judgment: str) -> float:
+    """FastChat's run_judge_single, written from its definition: re.search of [[rating]], else of [rating], then
+    ast.literal_eval of the captured number; -1 when neither matches. A literal it refuses raises, as there."""
+    import ast
+    import re
+
+    match = re.search(r"\[\[(\d+\.?\d*)\]\]", judgment) or re.search(r"\[(\d+\.?\d*)\]", judgment)
+    return float(ast.literal_eval(match.groups()[0])) if match else -1.0
+
+
+def judgments(seed: int, n: int) -> list[str]:
+    """Judge answers as small and large judges write them: in and out of range, quoted code, stray brackets."""
+    import random
+
+    rng = random.Random(seed)
+    pieces = [
+        lambda: f"Rating: [[{rng.randint(1, 10)}]]",
+        lambda: f"Rating: [[{rng.randint(1, 9)}.{rng.randint(0, 9)}]]",
+        lambda: f"[[{rng.choice([0, 11, 100, 2024])}]]",
+        lambda: f"```python\nx = a[{rng.randint(0, 3)}]\n```",
+        lambda: f"I rate it [{rng.randint(1, 10)}].",
+        lambda: f"[[{rng.randint(1, 9)}.]]",
+        lambda: "no score here [x] [[y]]",
+        lambda: f"see [ref {rng.randint(1, 5)}] and [[rating: {rng.randint(1, 10)}]]",
+    ]
+    return ["\n".join(rng.choice(pieces)() for _ in range(rng.randint(1, 3))) for _ in range(n)]
+
+
+def test_ratings_are_read_exactly_as_fastchat_reads_them() -> None:
+    texts = judgments(seed=0, n=400)
+    suspect = 0
+    for text in texts:
+        expected = fastchat_single_rating(text)
+        verdict = parse_rating(text)
+        if expected == -1:
+            assert verdict.value is None, text
+        else:
+            assert verdict.value == expected, text
+            assert verdict.extra.get("suspect", False) == (not 1 <= expected <= 10)
+            suspect += not 1 <= expected <= 10
+    assert suspect > 20  # the generated set has ratings outside 1-10 ([0] out of quoted code, [[2024]], ...)
+
+
+def test_out_of_range_ratings_count_and_a_refused_literal_fails() -> None:
+    zero = parse_rating("```\nrow = grid[0]\n```")  # FastChat's fallback reads [0] out of quoted code
+    assert zero.value == 0.0 and zero.extra == {"suspect": True} and zero.method == "backup_regex"
+    assert parse_rating("Rating: [[11]]").value == 11.0
+    with pytest.raises(SyntaxError):
+        fastchat_single_rating("Rating: [[07]]")  # FastChat's run stops here; fusebench counts a failure
+    refused = parse_rating("Rating: [[07]]")
+    assert refused.value is None and "unreadable" in refused.method
 
 
 def test_alignbench_final_dict_then_bare_overall_score() -> None:

@@ -7,7 +7,9 @@
   bundled `df_gamed.csv`.
 - AlignBench: THUDM/AlignBench `show_result.py`.
 
-All functions are pure: judge failures come in as None, are left out of every mean and fit, and are counted.
+All functions are pure: judge failures come in as None and are counted. They are left out of every mean and fit,
+except AlpacaEval's length-controlled fit, which keeps them as rows without a preference as alpaca_eval does (they
+shape the length standardisation and the mean of the predictions, not the training rows).
 """
 
 from __future__ import annotations
@@ -103,9 +105,15 @@ def _win_rate(elo: float) -> float:
     return 100.0 / (1.0 + _BASE ** ((_INIT - elo) / _SCALE))
 
 
-def arena_hard_score(games: Sequence[PairwiseGame], bootstrap_rounds: int = 100, seed: int = 0) -> dict[str, Any]:
+ARENA_HARD_SEED = 42  # utils_math.py's np.random.seed(42), the state its bootstrap's battles.sample() draws from
+
+
+def arena_hard_score(
+    games: Sequence[PairwiseGame], bootstrap_rounds: int = 100, seed: int = ARENA_HARD_SEED
+) -> dict[str, Any]:
     """Arena-Hard v0.1 score: the model's Bradley-Terry win rate (%) against gpt-4-0314, with a bootstrap 95% CI
-    (battles resampled with replacement each round, seeded). score / ci_* are None when no game has a verdict.
+    (battles resampled with replacement each round from a RandomState seeded as arena-hard-auto seeds numpy, so that
+    its published CIs are reproduced). score / ci_* are None when no game has a verdict.
     n_games counts the games with a verdict (two per question at most); wins / ties / losses split them from the
     model's side; position_consistency is the share of questions with both
     verdicts whose winner (model, baseline or tie; strength ignored) is the same in both orders."""
@@ -144,10 +152,11 @@ def _mean(values: Sequence[float]) -> float | None:
 
 
 def mt_bench_score(ratings: Sequence[tuple[str, int, float | None]]) -> dict[str, Any]:
-    """MT-Bench single-answer grading as FastChat's show_result reports it: the mean rating (1-10) over all rated
-    turns, and per turn. A rating of None (or FastChat's failure mark -1) is a judge failure."""
+    """MT-Bench single-answer grading as FastChat's show_result reports it: the mean rating over all rated turns, and
+    per turn. A rating of None (or FastChat's failure mark -1) is a judge failure; any other number counts, as in
+    FastChat, and one outside 1-10 is also counted as suspect (a judge that wrote "[[0]]" or "[2024]")."""
     rated: dict[int, list[float]] = {1: [], 2: []}
-    failures = 0
+    failures = suspect = 0
     for question_id, turn, rating in ratings:
         if turn not in rated:
             raise ValueError(f"MT-Bench question {question_id}: turn must be 1 or 2, got {turn!r}")
@@ -155,12 +164,14 @@ def mt_bench_score(ratings: Sequence[tuple[str, int, float | None]]) -> dict[str
             failures += 1
         else:
             rated[turn].append(float(rating))
+            suspect += not 1 <= rating <= 10
     return {
         "score": _mean(rated[1] + rated[2]),
         "turn1": _mean(rated[1]),
         "turn2": _mean(rated[2]),
         "n_rated": len(rated[1]) + len(rated[2]),
         "judge_failures": failures,
+        "suspect_ratings": suspect,
     }
 
 
@@ -213,9 +224,10 @@ def _local_hub_file(**kwargs: Any) -> str:
     return str(alpaca_data_dir() / "df_gamed.csv")
 
 
-def alpaca_annotations_frame(annotations: Sequence[AlpacaAnnotation]) -> pd.DataFrame:
-    """The judged annotations as alpaca_eval's metrics expect them: output_1 = baseline, output_2 = model, and the
-    row index = the instruction's position in AlpacaEval's order (glm_winrate reads instruction_difficulty by it)."""
+def alpaca_annotations_frame(annotations: Sequence[AlpacaAnnotation], generator: str = MODEL) -> pd.DataFrame:
+    """The annotations as alpaca_eval's metrics expect them: output_1 = baseline, output_2 = model, a judge failure's
+    preference NaN, and the row index = the instruction's position in AlpacaEval's order (glm_winrate reads
+    instruction_difficulty by it)."""
     positions = _instruction_positions()
     unknown = [a.instruction for a in annotations if a.instruction not in positions]
     if unknown:
@@ -226,9 +238,9 @@ def alpaca_annotations_frame(annotations: Sequence[AlpacaAnnotation]) -> pd.Data
             "output_1": [a.reference_output for a in annotations],
             "output_2": [a.output for a in annotations],
             "generator_1": ALPACA_BASELINE,
-            "generator_2": MODEL,
+            "generator_2": generator,
             "annotator": ALPACA_ANNOTATOR,
-            "preference": [a.preference for a in annotations],
+            "preference": [math.nan if a.preference is None else float(a.preference) for a in annotations],
         },
         index=[positions[a.instruction] for a in annotations],
     )
@@ -247,25 +259,36 @@ def length_controlled_winrate(frame: pd.DataFrame) -> dict[str, Any]:
 
 def alpaca_eval_score(annotations: Sequence[AlpacaAnnotation]) -> dict[str, Any]:
     """AlpacaEval 2.0: length-controlled and raw win rates (%) against gpt4_turbo, computed by alpaca_eval itself.
-    Failed judgments are left out of both; avg_length is alpaca_eval's (mean characters of all model outputs)."""
+
+    As in alpaca_eval, a failed judgment stays in the length-controlled fit as a row without a preference (it counts in
+    the length standardisation and in the mean of the predicted preferences, not among the training rows) and is left
+    out of the raw win rate. Outputs that all equal the baseline's are scored as alpaca_eval scores the baseline
+    itself: 50.0. avg_length is alpaca_eval's (mean characters of all model outputs)."""
     for a in annotations:
         if a.preference is not None and not 1 <= a.preference <= 2:
             raise ValueError(f"AlpacaEval preference must be in [1, 2], got {a.preference}")
-    judged = [a for a in annotations if a.preference is not None]
+    judged = sum(a.preference is not None for a in annotations)
     out: dict[str, Any] = {
         "lc_win_rate": None,
         "win_rate": None,
         "standard_error": None,
-        "n": len(judged),
-        "judge_failures": len(annotations) - len(judged),
+        "n": judged,
+        "judge_failures": len(annotations) - judged,
         "avg_length": int(np.mean([len(a.output) for a in annotations])) if annotations else None,
     }
-    if judged:
-        metrics = length_controlled_winrate(alpaca_annotations_frame(judged))
-        out["lc_win_rate"] = float(metrics["length_controlled_winrate"])
-        out["win_rate"] = float(metrics["win_rate"])
-        se = float(metrics["standard_error"])
-        out["standard_error"] = None if math.isnan(se) else se
+    is_baseline = all(a.output == a.reference_output for a in annotations)
+    frame = alpaca_annotations_frame(annotations, ALPACA_BASELINE if is_baseline else MODEL)
+    if not judged:
+        return out
+    if not is_baseline and (len(annotations) < 2 or all(len(a.output) == len(a.reference_output) for a in annotations)):
+        # alpaca_eval standardises the length differences by their standard deviation: 0/0 here
+        out["note"] = "no length differences to standardise: alpaca_eval's length-controlled fit is undefined"
+        return out
+    metrics = length_controlled_winrate(frame)
+    out["lc_win_rate"] = float(metrics["length_controlled_winrate"])
+    out["win_rate"] = float(metrics["win_rate"])
+    se = float(metrics["standard_error"])
+    out["standard_error"] = None if math.isnan(se) else se
     return out
 
 

@@ -1,7 +1,8 @@
 """Parse judge answers the way the reference implementations do. A verdict whose value is None is a judge failure.
 
-Deviation from FastChat and AlignBench, both of which accept any number: ratings outside 1-10 count as failures
-(a small judge writing "[2024]" must not move an average).
+MT-Bench ratings are read exactly as FastChat's run_judge_single reads them: any number its patterns find counts
+(MT-Bench's score counts ratings outside 1-10 as "suspect" beside it). AlignBench keeps one deviation from its
+post_process, which accepts any number too: a rating outside 1-10 counts as a failure there.
 """
 
 from __future__ import annotations
@@ -50,21 +51,18 @@ def parse_pairwise(judgment: str) -> Verdict:
     return Verdict(label, "regex")
 
 
-def _rating(text: str) -> float | None:
-    try:
-        value = float(ast.literal_eval(text))
-    except (ValueError, SyntaxError):
-        return None
-    return value if 1 <= value <= 10 else None
-
-
 def parse_rating(judgment: str) -> Verdict:
-    """FastChat's single-answer rating: the first [[x]], else the first [x]."""
+    """FastChat's single-answer rating: ast.literal_eval of the first [[x]], else of the first [x]. A number outside
+    1-10 is kept (extra["suspect"] marks it); one literal_eval refuses (e.g. "07", where FastChat's own run stops with
+    a SyntaxError) is a failure."""
     for pattern, method in ((RATING_PATTERN, "regex"), (RATING_PATTERN_BACKUP, "backup_regex")):
         match = pattern.search(judgment)
         if match:
-            value = _rating(match.group(1))
-            return Verdict(value, method) if value is not None else Verdict(None, "rating outside 1-10")
+            try:
+                value = float(ast.literal_eval(match.group(1)))
+            except (ValueError, SyntaxError):
+                return Verdict(None, f"unreadable rating {match.group(1)!r}")
+            return Verdict(value, method, extra={"suspect": True} if not 1 <= value <= 10 else {})
     return Verdict(None, "no rating")
 
 

@@ -23,9 +23,10 @@ def _judge(r: dict[str, Any]) -> dict[str, Any] | None:
 
 
 def _score_cell(r: dict[str, Any]) -> str:
-    if r["score"] is not None:
-        return f"{r['score']:.2f}"
     details = r.get("details") or {}
+    if r["score"] is not None:  # MT-Bench: ratings outside 1-10, counted as FastChat counts them, flagged beside it
+        suspect = (details.get("metrics") or {}).get("suspect_ratings")
+        return f"{r['score']:.2f}" + (f" ({suspect} suspect)" if suspect else "")
     if details.get("missing_judgments"):
         return f"incomplete ({details['missing_judgments']} unjudged)"
     return "no verdicts" if details.get("judge_failures") == details.get("n_judgments") else "n/a"
