@@ -10,7 +10,9 @@ from typing import TYPE_CHECKING, Any
 
 from fusebench.data import Item
 from fusebench.errors import UsageError
+from fusebench.progress import CountProgress
 from fusebench.scorers.base import Score, ScoreInput, get_scorer
+from fusebench.scorers.sanitize import answer_text
 from fusebench.spec import BenchmarkSpec
 from fusebench.stats import Interval, grouped_mean_ci, mean_ci
 
@@ -30,16 +32,29 @@ class BenchmarkScore:
     details: dict[str, Any]
 
 
-def score_benchmark(spec: BenchmarkSpec, items: Sequence[Item], outputs: Sequence[str]) -> BenchmarkScore:
-    """Score each output against its item, then average samples per item and items per benchmark."""
+def score_benchmark(
+    spec: BenchmarkSpec, items: Sequence[Item], outputs: Sequence[str], progress: bool = False
+) -> BenchmarkScore:
+    """Score each output against its item, then average samples per item and items per benchmark. Code runs in
+    the sandbox show a bar when `progress`."""
     try:
         scorer = get_scorer(spec.scorer)
     except KeyError:
         raise UsageError(f"benchmark {spec.id}: unknown scorer {spec.scorer!r}") from None
-    inputs = [ScoreInput(output=o, target=i.target, item=i.row) for i, o in zip(items, outputs, strict=True)]
+    inputs = [
+        ScoreInput(output=answer_text(spec, i.row, o), target=i.target, item=i.row)
+        for i, o in zip(items, outputs, strict=True)
+    ]
     if spec.scorer in PARALLEL_SCORERS:
-        with ThreadPoolExecutor() as pool:
-            scores = list(pool.map(scorer, inputs))
+        with CountProgress(len(inputs), f"run:{spec.id}", "program", progress) as bar:
+
+            def run(inp: ScoreInput) -> Score:
+                score = scorer(inp)
+                bar.advance()
+                return score
+
+            with ThreadPoolExecutor() as pool:
+                scores = list(pool.map(run, inputs))
     else:
         scores = [scorer(inp) for inp in inputs]
     per_item: dict[str, list[float]] = defaultdict(list)

@@ -59,9 +59,18 @@ class PromptSpec:
     system: str | None = None
     choices_field: str | None = None  # multiple choice: `{input}` becomes the question with lettered options
     turns_field: str | None = None  # multi-turn: item field holding the user turns (strings or {"content": ...})
+    prefill: str | None = None  # the assistant turn starts with this text and the model continues it (EvalPlus)
+    default_system: str = "keep"  # "drop": no system turn, and a template's default one is cut (TIGER-Lab MMLU-Pro)
+    choices_format: str = "fusebench"  # how choices_field renders `{input}`: a name in CHOICES_FORMATS
+    strip_input: bool = False  # `{input}` with surrounding whitespace stripped (EvalPlus strips task prompts)
 
 
 JUDGE_MODES = ("pairwise", "single", "alpaca_eval", "alignbench")
+DEFAULT_SYSTEM = ("keep", "drop")
+CHOICES_FORMATS = ("fusebench", "tiger_lab_zero_shot")  # scorers/choice.py renders each
+# completion: the prefill (if any) + the generated text; evalplus: EvalPlus's raw solution of a chat model (tabs as
+# 4 spaces, cut at the first ```); evalplus_sanitized: that, sanitized like `evalplus.sanitize`
+ANSWER_MODES = ("completion", "evalplus", "evalplus_sanitized")
 
 
 @dataclass(frozen=True)
@@ -108,6 +117,7 @@ class BenchmarkSpec:
     turns: int = 1  # > 1: turn t sees the model's own answers to turns 1..t-1 (MT-Bench)
     judge: JudgeSpec | None = None  # judged benchmarks: the judge stage scores them, not `scorer`
     generation_by: GenerationBy | None = None  # per-item overrides of `generation` (suite and CLI still win)
+    answer: str = "completion"  # what the scorer sees: a name in ANSWER_MODES (scorers/sanitize.py)
 
     @property
     def generation_id(self) -> str:
@@ -171,6 +181,15 @@ def parse_benchmark(raw: dict[str, Any], where: str) -> BenchmarkSpec:
         raise UsageError(f"bad spec {where}: category {spec.category!r} not in {CATEGORIES}")
     if judge_spec and judge_spec.mode not in JUDGE_MODES:
         raise UsageError(f"bad spec {where}: judge mode {judge_spec.mode!r} not in {JUDGE_MODES}")
+    for name, value, allowed in (
+        ("prompt.default_system", prompt.default_system, DEFAULT_SYSTEM),
+        ("prompt.choices_format", prompt.choices_format, CHOICES_FORMATS),
+        ("answer", spec.answer, ANSWER_MODES),
+    ):
+        if value not in allowed:
+            raise UsageError(f"bad spec {where}: {name} {value!r} not in {allowed}")
+    if spec.turns > 1 and (prompt.prefill or prompt.default_system == "drop"):
+        raise UsageError(f"bad spec {where}: prompt.prefill and default_system drop are for single-turn benchmarks")
     if spec.turns < 1 or (spec.turns > 1 and not prompt.turns_field):
         raise UsageError(f"bad spec {where}: turns must be >= 1, and turns > 1 needs prompt.turns_field")
     if spec.implemented and not (data_spec.path or data_spec.hub):

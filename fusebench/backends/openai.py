@@ -15,6 +15,10 @@ on the backend, and it is scrubbed from every error reason.
 
 The fingerprint holds the model name and endpoint host only: an API does not say which weights revision serves
 the name, so a cache key cannot tell a silently updated remote model apart.
+
+A prefill (a final assistant message) is sent with `continue_final_message: true, add_generation_prompt: false`, the
+parameters vLLM's server takes for it. The no-system marker is dropped: the server's template renders its own
+default system turn, if it has one (a server-side template cannot be told to cut it).
 """
 
 from __future__ import annotations
@@ -44,6 +48,7 @@ from fusebench.backends.base import (
     TokenLogprob,
     sample_seed,
 )
+from fusebench.backends.conventions import messages_of, prefill_of
 from fusebench.errors import UsageError
 from fusebench.keys import SAMPLER_FIELD
 
@@ -127,7 +132,7 @@ class OpenAIBackend:
         """The JSON body for one sample of one conversation."""
         body: dict[str, Any] = {
             "model": self.model,
-            "messages": conv,
+            "messages": messages_of(conv),
             "max_tokens": params.max_new_tokens,
             "temperature": params.temperature,
             "top_p": params.top_p,
@@ -136,6 +141,8 @@ class OpenAIBackend:
         }
         if params.stop:
             body["stop"] = list(params.stop)
+        if prefill_of(conv) is not None:  # vLLM server's names: continue the last message
+            body.update(continue_final_message=True, add_generation_prompt=False)
         if params.logprobs:
             body["logprobs"] = True
             body["top_logprobs"] = params.logprobs

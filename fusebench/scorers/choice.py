@@ -1,4 +1,11 @@
-"""Multiple-choice scoring (MMLU-Pro, MMLU-redux, GPQA): prompt format, letter extraction, option shuffling."""
+r"""Multiple-choice scoring (MMLU-Pro, MMLU-redux, GPQA): prompt formats, letter extraction, option shuffling.
+
+Two extraction rules, each a registered scorer:
+- "choice_tiger_lab": the reference, as FuseEval's copy of TIGER-Lab's MMLU-Pro script scores (evaluate_from_local.py):
+  the first `answer is \(?([A-J])\)?`, else `.*[aA]nswer:\s*([A-J])` (first line that has it, last on that line),
+  else the last standalone letter A-J; nothing found counts as that script's fixed guess (see `reference_guess`).
+- "choice": fusebench's more lenient rule (`extract_choice`), reported beside the reference as `*_lenient`.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +19,19 @@ from fusebench.errors import UsageError
 from fusebench.scorers.base import Score, ScoreInput, register
 
 INSTRUCTION = "Think step by step, then finish with 'The answer is (X)'."
+# TIGER-Lab's zero-shot CoT prompt as FuseEval runs it (its text follows meta-llama's Llama-3.1 evals)
+TIGER_LAB_INTRO = (
+    "Please read the following multiple-choice questions and provide the most likely correct answer based on the "
+    "options given.\n"
+)
+TIGER_LAB_STEPS = (
+    "- For simple problems:\nDirectly provide the answer with minimal explanation.\n\n- For complex problems:\n"
+    "Use this step-by-step format:\n## Step 1: [Concise description]\n[Brief explanation]\n"
+    "## Step 2: [Concise description]\n[Brief explanation]\n\nRegardless of the approach, always conclude with:\n"
+    "The best answer is [the_answer_letter].\nwhere the [the_answer_letter] is the correct letter choice.\n\n"
+    "Answer: Let's think step by step."
+)
+TIGER_LAB_GUESS_SEED = 12345  # the reference scores an answer it cannot extract as random.seed(12345); randint
 LETTERS = string.ascii_uppercase
 
 # Wrappers a model may put between "answer is" / "Answer:" and the letter: markdown, LaTeX, "option".
@@ -128,12 +148,42 @@ def extract_choice(text: str, options: Sequence[str]) -> str | None:
     return hit[1] if hit else None
 
 
-def format_choices(question: str, options: Sequence[str]) -> str:
-    """The user message: the question, options lettered "A. ...", and the answer-format instruction."""
+def format_choices(question: str, options: Sequence[str], style: str = "fusebench") -> str:
+    """The user message: the question, options lettered "A. ...", and the answer-format instruction.
+
+    style "fusebench": fusebench's own short instruction; "tiger_lab_zero_shot": TIGER-Lab's zero-shot CoT prompt
+    as FuseEval runs it ("Question:\n...\nOptions:\nA. ...", its step format, "Answer: Let's think step by step.").
+    """
     if len(options) > len(LETTERS):
         raise ValueError(f"at most {len(LETTERS)} options, got {len(options)}")
     lines = [f"{LETTERS[i]}. {option}" for i, option in enumerate(options)]
+    if style == "tiger_lab_zero_shot":
+        listed = "".join(f"{line}\n" for line in lines)
+        return f"{TIGER_LAB_INTRO}Question:\n{question}\nOptions:\n{listed}{TIGER_LAB_STEPS}"
+    if style != "fusebench":
+        raise ValueError(f"unknown choices format {style!r}")
     return f"{question.strip()}\n\n" + "\n".join(lines) + f"\n\n{INSTRUCTION}"
+
+
+_REF_STATED = re.compile(r"answer is \(?([A-J])\)?")
+_REF_LABELLED = re.compile(r".*[aA]nswer:\s*([A-J])")
+_REF_LAST_LETTER = re.compile(r"\b[A-J]\b(?!.*\b[A-J]\b)", re.DOTALL)
+
+
+def extract_choice_reference(text: str) -> str | None:
+    """TIGER-Lab's extraction chain (a letter A-J whatever the number of options), or None."""
+    for pattern in (_REF_STATED, _REF_LABELLED):
+        match = pattern.search(text)
+        if match:
+            return match.group(1)
+    match = _REF_LAST_LETTER.search(text)
+    return match.group(0) if match else None
+
+
+def reference_guess(n_options: int) -> str:
+    """The letter the reference counts when it extracts nothing: random.seed(12345) then randint(0, n - 1), the
+    same for every question with n options (G for 10 options, D for 4)."""
+    return LETTERS[random.Random(TIGER_LAB_GUESS_SEED).randint(0, n_options - 1)]
 
 
 def shuffle_options(options: list[str], correct_index: int, seed: int, item_id: str) -> tuple[list[str], int]:
@@ -151,13 +201,30 @@ def _gold_letter(target: Any) -> str:
     return str(target).strip().strip("()").upper()
 
 
-@register("choice")
-def score_choice(inp: ScoreInput) -> Score:
-    """1 if the extracted letter equals the gold letter; reason "correct", "wrong" or "extraction_failed"."""
+def _options(inp: ScoreInput) -> list[str]:
     options = inp.item.get("options")
     if options is None:
         raise UsageError("choice scorer: the item has no 'options' field")
-    extracted = extract_choice(inp.output, [str(o) for o in options])
+    return [str(o) for o in options]
+
+
+@register("choice_tiger_lab")
+def score_choice_tiger_lab(inp: ScoreInput) -> Score:
+    """The reference rule: 1 if the extracted letter is the gold one; with nothing extracted, the reference's fixed
+    guess decides the value (reason "extraction_failed", extracted None), as in its reported accuracy."""
+    options = _options(inp)
+    gold = _gold_letter(inp.target)
+    extracted = extract_choice_reference(inp.output)
+    if extracted is None:
+        return Score(float(reference_guess(len(options)) == gold), None, "extraction_failed")
+    correct = extracted == gold
+    return Score(1.0 if correct else 0.0, extracted, "correct" if correct else "wrong")
+
+
+@register("choice")
+def score_choice(inp: ScoreInput) -> Score:
+    """1 if the extracted letter equals the gold letter; reason "correct", "wrong" or "extraction_failed"."""
+    extracted = extract_choice(inp.output, _options(inp))
     if extracted is None:
         return Score(0.0, None, "extraction_failed")
     correct = extracted == _gold_letter(inp.target)
