@@ -1,20 +1,26 @@
 """In-sandbox side: a fork server (`python -S -s -P _runner.py`, root where possible) started by
-fusebench.sandbox.runner for each worker slot. For each JSON request (plus the output, nonce and result fds) on
-its socket it forks one process, which runs the untrusted code and the trusted tests:
+fusebench.sandbox.runner for each worker slot. For each JSON request (plus its descriptors) on its socket it forks
+the program's processes:
 
 1. (once, in the server) new network namespace (no interface is up, so even 127.0.0.1 is unreachable) and new
    mount namespace; in it the whole tree is made read-only, directories that hide the interpreter from other
    users (e.g. /root) are covered by a tmpfs holding only the interpreter's prefix, and the slot directory,
    which holds only the running program's scratch directory, is bound read-write;
-2. (in the program's process from here on) its own session; resource limits (address space, CPU time,
-   file size, processes, open files, no core dumps);
-3. drop to the request's unprivileged uid/gid (RLIMIT_NPROC only binds non-root users);
-4. exec the untrusted code, check that `builtins` was not patched, exec the tests;
-5. only after the tests return: read the per-run nonce from its pipe and write it with the verdict to the
-   result pipe, then `os._exit(0)`.
+2. the model's process: its own session and only its own descriptors; resource limits (address space, CPU time,
+   file size, processes, open files, no core dumps); the request's unprivileged uid/gid (RLIMIT_NPROC only binds
+   non-root users); no_new_privs (a setuid binary such as `su` gains nothing) and a seccomp filter without Unix
+   sockets (`_seccomp`);
+3. split mode: the model's process runs the code and answers calls (`_serve`), and a second process, the judge
+   (`_judge`: the fork server's uid, not dumpable, never runs untrusted code), runs the tests against it over a
+   socket pair and writes the verdict to a file only it holds;
+   in-process mode: the model's process runs the code, checks that `builtins` was not patched, runs the tests, and
+   only after they return reads the per-run nonce from its pipe and writes it with the verdict to the result pipe;
+4. after the verdict, the harness kills the program's process group, the server kills and reaps everything left
+   in its subtree (it is their subreaper) and says how much that was.
 
 Each step that the OS refuses is recorded in the verdict's "isolation" field; the harness decides what to do.
-This file imports only the standard library: it runs before any site-packages are visible.
+This file imports only the standard library: it runs before any site-packages are visible (its sibling modules
+are loaded by path, since `-P` keeps this directory off sys.path).
 """
 
 from __future__ import annotations
@@ -22,15 +28,34 @@ from __future__ import annotations
 import builtins
 import contextlib
 import ctypes
-import errno
+import fcntl
+import importlib.util
 import json
 import os
 import resource
+import signal
 import socket
 import stat
 import struct
 import sys
-import traceback
+import time
+from types import ModuleType
+from typing import Any
+
+
+def _load(name: str) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(name, os.path.join(os.path.dirname(__file__), f"{name}.py"))
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+_wire = _load("_wire")
+_seccomp = _load("_seccomp")
+_judge = _load("_judge")
+_serve = _load("_serve")
 
 CLONE_NEWNS = 0x00020000
 CLONE_NEWNET = 0x40000000
@@ -44,9 +69,10 @@ AT_FDCWD = -100
 AT_RECURSIVE = 0x8000
 MOUNT_ATTR_RDONLY = 1
 SYS_MOUNT_SETATTR = 442  # same number on x86_64 and arm64 (syscalls added after 5.0 share numbers)
+PR_SET_DUMPABLE = 4
 PR_SET_CHILD_SUBREAPER = 36
 # imported once in the fork server (most programs need some of them), not again by every program
-PRELOAD = ("typing", "re", "math", "collections", "itertools", "functools", "heapq", "string")
+PRELOAD = ("typing", "re", "math", "collections", "itertools", "functools", "heapq", "string", "base64", "json")
 
 _libc = ctypes.CDLL(None, use_errno=True)
 
@@ -146,31 +172,6 @@ def _drop_privileges(uid: int, iso: dict) -> None:
     iso["uid"] = os.getuid()
 
 
-def _failed_line(tb: traceback.StackSummary, filename: str, source: str) -> str | None:
-    lines = source.splitlines()
-    for frame in reversed(tb):
-        if frame.filename == filename and frame.lineno and 0 < frame.lineno <= len(lines):
-            return lines[frame.lineno - 1].strip()
-    return None
-
-
-def _verdict_for(exc: BaseException, stage: str, tests: str) -> dict:
-    tb = traceback.extract_tb(exc.__traceback__)
-    kind = f"{type(exc).__name__}: {exc}"[:500] if str(exc) else type(exc).__name__
-    if isinstance(exc, SystemExit):
-        return {"status": "failed", "reason": f"SystemExit({exc.code!r}) in {stage} before the tests finished"}
-    if isinstance(exc, MemoryError):
-        return {"status": "memory", "reason": f"MemoryError in {stage}"}
-    if isinstance(exc, OSError) and exc.errno == errno.EFBIG:
-        return {"status": "sandbox_violation", "reason": f"file-size limit exceeded (output or file) in {stage}"}
-    if isinstance(exc, PermissionError):
-        return {"status": "sandbox_violation", "reason": f"{kind} (in {stage})"}
-    verdict: dict[str, str | None] = {"status": "failed", "reason": f"{kind} (in {stage})"}
-    if stage == "tests":
-        verdict["failed_test"] = _failed_line(tb, "<tests>", tests)
-    return verdict
-
-
 def _patched_builtins(snapshot: dict) -> list[str]:
     now = vars(builtins)
     names = set(snapshot) | set(now)
@@ -178,13 +179,13 @@ def _patched_builtins(snapshot: dict) -> list[str]:
 
 
 def _run(req: dict, pid: int) -> dict:
-    """Run the code, then the tests. Returns the verdict (without nonce) for failures."""
+    """In-process mode: run the code, then the tests, in this process. Returns the verdict (without nonce)."""
     snapshot = dict(vars(builtins))
     env: dict = {"__name__": "__solution__", "__builtins__": builtins}
     try:
         exec(compile(req["code"], "<solution>", "exec"), env)
     except BaseException as exc:
-        return _verdict_for(exc, "solution", req["tests"])
+        return _judge.verdict_for(exc, "solution", req["tests"])
     if os.getpid() != pid:
         os._exit(1)  # a forked copy of the program never reports
     patched = _patched_builtins(snapshot)
@@ -194,16 +195,22 @@ def _run(req: dict, pid: int) -> dict:
     try:
         exec(compile(req["tests"], "<tests>", "exec"), env)
     except BaseException as exc:
-        return _verdict_for(exc, "tests", req["tests"])
+        return _judge.verdict_for(exc, "tests", req["tests"])
     return {"status": "passed", "reason": ""}
 
 
-def _serve(req: dict, iso: dict) -> None:
-    """In the forked program process: limit, drop privileges, run the request, report, and exit."""
-    iso = dict(iso)
+def _contain(req: dict, iso: dict) -> None:
+    """In the model's process, before any of its code: limits, unprivileged uid, no setuid gain, no Unix sockets."""
     os.chdir(req["scratch"])
     _apply_limits(req["limits"])
     _drop_privileges(req["uid"], iso)
+    iso["seccomp"] = _seccomp.install(_libc)
+
+
+def _serve_in_process(req: dict, iso: dict) -> None:
+    """In-process mode, in the forked program process: run the request, report with the nonce, and exit."""
+    iso = dict(iso)
+    _contain(req, iso)
     pid = os.getpid()
     verdict = _run(req, pid)
     if os.getpid() != pid:
@@ -228,36 +235,124 @@ def _recv_exact(sock: socket.socket, n: int) -> bytes:
     return data
 
 
+def _child(keep: dict[int, int], stdio: tuple[int, int, int]) -> None:
+    """In a freshly forked child: its own session, stdio from `stdio`, and of the fork server's descriptors only
+    those in `keep` (each moved to the number it maps to, above 2); every other one is closed."""
+    os.setsid()
+    moved = {fcntl.fcntl(src, fcntl.F_DUPFD, 100): dst for src, dst in keep.items()}
+    for target, fd in enumerate(stdio):
+        os.dup2(fd, target)
+    for src, dst in moved.items():
+        os.dup2(src, dst)
+    low = 3
+    for fd in sorted(keep.values()):
+        os.closerange(low, fd)
+        low = fd + 1
+    os.closerange(low, resource.getrlimit(resource.RLIMIT_NOFILE)[0])
+
+
+def _fork(run: Any) -> int:
+    pid = os.fork()
+    if pid == 0:
+        try:
+            run()
+        finally:
+            os._exit(70)
+    return pid
+
+
+def _start_in_process(req: dict, fds: list[int], devnull: int, iso: dict) -> tuple[int, int]:
+    out, err, nonce_fd, result_fd = fds
+
+    def program() -> None:
+        _child({nonce_fd: 3, result_fd: 4}, (devnull, out, err))
+        req["nonce_fd"], req["result_fd"] = 3, 4
+        _serve_in_process(req, iso)
+
+    return _fork(program), 0
+
+
+def _start_split(req: dict, fds: list[int], devnull: int, iso: dict) -> tuple[int, int]:
+    """Fork the model's process (which gets only the channel and its output files), then the judge (which gets
+    the channel, the job and the result file). The fork server never reads the job: no copy of the tests is in
+    the memory that the model's process inherits."""
+    out, err, job_fd, result_fd = fds
+    mine, theirs = socket.socketpair()
+
+    def model() -> None:
+        _child({theirs.fileno(): 3}, (devnull, out, err))
+        iso_here = dict(iso)
+        _contain(req, iso_here)
+        _serve.serve(req["code"], socket.socket(fileno=3), bool(req.get("script")))
+        os._exit(0)
+
+    def judge() -> None:
+        _child({mine.fileno(): 3, job_fd: 4, result_fd: 5}, (devnull, devnull, devnull))
+        _libc.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)  # no ptrace or /proc/PID/mem access by anyone but root
+        lim = req["limits"]
+        _limit(resource.RLIMIT_AS, lim["memory_mb"] << 20)
+        _limit(resource.RLIMIT_CORE, 0)
+        cpu = int(lim["cpu_s"]) + 1
+        resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
+        _judge.judge(4, socket.socket(fileno=3), 5)
+
+    try:
+        return _fork(model), _fork(judge)
+    finally:
+        mine.close()
+        theirs.close()
+
+
 def _fork_program(sock: socket.socket, devnull: int, iso: dict) -> None:
-    """One request: fork the program's process, report its pid, then its exit code, then reap leftovers."""
+    """One request: fork its processes and report their pids; report the exit code of the one that decides the
+    verdict (the judge, or the program in in-process mode) when it ends; then, once the harness has killed
+    what was left, reap everything, report the model's exit code and whether any other process was left."""
     head, fds, _, _ = socket.recv_fds(sock, 8, 4)
     if not head:
         raise EOFError
     (size,) = struct.unpack("q", head + _recv_exact(sock, 8 - len(head)))
     req = json.loads(_recv_exact(sock, size))
-    out, err, req["nonce_fd"], req["result_fd"] = fds
-    pid = os.fork()
-    if pid == 0:
-        try:
-            os.setsid()
-            os.dup2(devnull, 0)
-            os.dup2(out, 1)
-            os.dup2(err, 2)
-            for fd in {out, err, devnull, sock.fileno()} - {0, 1, 2}:  # the socket may be fd 0: dup2 replaced it
-                os.close(fd)
-            _serve(req, iso)
-        finally:
-            os._exit(70)
-    for fd in fds:
-        os.close(fd)
-    sock.sendall(struct.pack("q", pid))
-    _, status = os.waitpid(pid, 0)
+    split = req.get("mode") == "split"
+    try:
+        pid, judge = (_start_split if split else _start_in_process)(req, fds, devnull, iso)
+    finally:
+        for fd in fds:
+            os.close(fd)
+    sock.sendall(struct.pack("qq", pid, judge))
+    _, status = os.waitpid(judge or pid, 0)
     sock.sendall(struct.pack("q", os.waitstatus_to_exitcode(status)))
-    _recv_exact(sock, 1)  # the harness has killed what the program left behind: reap those (our orphans)
-    with contextlib.suppress(ChildProcessError):
-        while os.waitpid(-1, os.WNOHANG)[0]:
-            pass
-    sock.sendall(b"i")
+    _recv_exact(sock, 1)  # the harness has killed the program's process group (and, on a time-out, the judge)
+    rc = os.waitstatus_to_exitcode(status)
+    if judge:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)  # the model's process, wherever its group went
+        rc = os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
+    sock.sendall(struct.pack("qq", rc, _reap_leftovers()))
+
+
+def _reap_leftovers() -> int:
+    """Kill and reap every process still in this server's subtree: being its subreaper, all of a program's
+    descendants (double-forked, setsid, setuid) end up as its children. Returns how many there were."""
+    left = 0
+    for _ in range(200):
+        with contextlib.suppress(ChildProcessError):
+            while os.waitpid(-1, os.WNOHANG)[0]:
+                pass
+        children = _children()
+        if not children:
+            return left
+        left += len(children)
+        for child in children:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(child, signal.SIGKILL)
+        time.sleep(0.002)
+    return left
+
+
+def _children() -> list[int]:
+    me = os.getpid()
+    with open(f"/proc/{me}/task/{me}/children") as fh:
+        return [int(p) for p in fh.read().split()]
 
 
 def fork_server(writable: str | None) -> None:

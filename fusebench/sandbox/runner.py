@@ -42,7 +42,7 @@ import weakref
 from collections import deque
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import IO, Any, Literal
 
@@ -56,6 +56,7 @@ RUNNER = str(Path(__file__).with_name("_runner.py"))
 BASE_UID = 61000  # slots run as uids BASE_UID, BASE_UID + 1, ... (each claimed by one Sandbox, see _claim_uids)
 _UID_LOCKS = Path(tempfile.gettempdir())
 _RESULT_CAP = 1 << 20
+_SPLIT_RESULT_CAP = 256 << 20  # the judge's verdict, with its records (e.g. MBPP+ reference outputs)
 _SERVER_TIMEOUT_S = 60.0  # for fork-server replies that do not wait on the program
 # The whole environment of a program. A fixed hash seed makes set/dict order of strings reproducible, so
 # outputs compare equal to a reference computed in another process (as EvalPlus's MBPP+ needs).
@@ -65,10 +66,24 @@ _PROBE = "import colorsys, socket\n"  # imports after the uid drop must still wo
 
 @dataclass(frozen=True)
 class Program:
-    """`code` is untrusted; `tests` is trusted harness code run after it in the same namespace."""
+    """`code` is untrusted; `tests` is trusted harness code.
+
+    Split mode (`calls` given): the tests run in the judge, a separate process in which no untrusted code runs,
+    after `helpers` (trusted code such as a prompt's helper functions); each name in `calls` is bound there to a
+    proxy that calls that name of the model's code over a channel, with plain data both ways; the object `_fb`
+    (`_judge.Candidate`) offers `call`, `kinds`, `script`, `record` and `loads`. With `script`, the code is only
+    compiled up front and `_fb.script(stdin)` runs it as `__main__`.
+    In-process mode (`calls` None): the tests run after the code, in its namespace and process."""
 
     code: str
     tests: str = ""
+    calls: tuple[str, ...] | None = None
+    helpers: str = ""
+    script: bool = False
+
+    @property
+    def split(self) -> bool:
+        return self.calls is not None
 
 
 @dataclass(frozen=True)
@@ -79,6 +94,10 @@ class Outcome:
     stdout: str = ""
     stderr: str = ""
     duration_s: float = 0.0
+    mode: Literal["split", "in-process"] = "in-process"
+    records: str = ""  # split mode: what the tests passed to `_fb.record`, as tagged JSON text (`_wire.loads`)
+    calls: int = 0  # split mode: calls into the model's code
+    mutated: int = 0  # split mode: calls after which the model's code had changed its arguments (not sent back)
 
     @property
     def passed(self) -> bool:
@@ -93,10 +112,11 @@ class Isolation:
     uid_drop: bool
     netns: bool
     readonly_root: bool
+    no_unix_sockets: bool = False  # no_new_privs and the seccomp filter (`_seccomp`)
 
     @property
     def complete(self) -> bool:
-        return self.uid_drop and self.netns and self.readonly_root
+        return self.uid_drop and self.netns and self.readonly_root and self.no_unix_sockets
 
 
 @dataclass
@@ -183,7 +203,10 @@ class Sandbox:
                 server.close()
             if run.outcome.passed:
                 iso = run.isolation
-                found = Isolation(mode, iso.get("uid", 0) != 0, bool(iso.get("netns")), bool(iso.get("readonly_root")))
+                found = Isolation(
+                    mode, iso.get("uid", 0) != 0, bool(iso.get("netns")), bool(iso.get("readonly_root")),
+                    bool(iso.get("seccomp")),
+                )  # fmt: skip
                 if not found.complete:
                     log.warning("sandbox isolation is incomplete on this machine: %s", found)
                 return found
@@ -293,9 +316,44 @@ def _execute(server: _ForkServer, program: Program, limits: Limits, uid: int) ->
         if uid:
             os.chown(scratch, uid, uid)
         with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+            if program.split:
+                return _spawn_split(server, program, limits, uid, scratch, out, err)
             return _spawn(server, program, limits, uid, scratch, out, err)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _request(program: Program, limits: Limits, uid: int, scratch: str) -> bytes:
+    """The fork server's request: never the tests (in split mode they go to the judge on their own descriptor)."""
+    request = {"code": program.code, "scratch": scratch, "uid": uid, "limits": limits.for_runner()}
+    if program.split:
+        request.update(mode="split", script=program.script)
+    else:
+        request["tests"] = program.tests
+    return json.dumps(request).encode()
+
+
+def _run_on(server: _ForkServer, body: bytes, fds: list[int], limits: Limits, uid: int) -> tuple[int, int, bool]:
+    """Send a request, wait for the process that decides the verdict (or the wall-clock limit), kill what is left.
+    Returns (exit code of the deciding process, exit code of the model's process, timed out)."""
+    start = time.monotonic()
+    socket.send_fds(server.sock, [struct.pack("q", len(body))], fds)
+    server.sock.sendall(body)
+    pid, judge = struct.unpack("qq", server.recv(16))
+    try:
+        remaining = limits.wall_s - (time.monotonic() - start)
+        timed_out = not select.select([server.sock], [], [], max(remaining, 0))[0]
+    finally:
+        for group in (pid, judge) if timed_out and judge else (pid,):
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(group, signal.SIGKILL)
+    (deciding_rc,) = struct.unpack("q", server.recv(8))
+    server.sock.sendall(b"r")
+    model_rc, leftovers = struct.unpack("qq", server.recv(16))
+    if leftovers and uid:
+        log.debug("%d processes outlived their program's process group (uid %d)", leftovers, uid)
+        _kill_uid(uid)
+    return deciding_rc, model_rc, timed_out
 
 
 def _spawn(
@@ -312,35 +370,14 @@ def _spawn(
     os.write(nonce_w, nonce.encode())
     os.close(nonce_w)
     res_r, res_w = os.pipe()
-    request = {
-        "code": program.code,
-        "tests": program.tests,
-        "scratch": scratch,
-        "uid": uid,
-        "limits": limits.for_runner(),
-    }
-    body = json.dumps(request).encode()
     start = time.monotonic()
     try:
-        socket.send_fds(server.sock, [struct.pack("q", len(body))], [out.fileno(), err.fileno(), nonce_r, res_w])
-        server.sock.sendall(body)
+        fds = [out.fileno(), err.fileno(), nonce_r, res_w]
+        body = _request(program, limits, uid, scratch)
+        rc, _, timed_out = _run_on(server, body, fds, limits, uid)
     finally:
         os.close(nonce_r)
         os.close(res_w)
-    (pid,) = struct.unpack("q", server.recv(8))
-    try:
-        remaining = limits.wall_s - (time.monotonic() - start)
-        timed_out = not select.select([server.sock], [], [], max(remaining, 0))[0]
-    finally:
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(pid, signal.SIGKILL)  # the whole group, on time-out or not
-    (rc,) = struct.unpack("q", server.recv(8))
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pid, signal.SIGKILL)
-    if uid:
-        _kill_uid(uid)
-    server.sock.sendall(b"r")
-    server.recv(1)  # the server has reaped them
     duration = time.monotonic() - start
     verdict = _read_verdict(res_r)
     stdout, stderr = _read_capped(out, limits.output_cap), _read_capped(err, limits.output_cap)
@@ -349,20 +386,67 @@ def _spawn(
     return _Run(outcome, verdict.get("isolation", {}) if verdict else {})
 
 
+def _spawn_split(
+    server: _ForkServer,
+    program: Program,
+    limits: Limits,
+    uid: int,
+    scratch: str,
+    out: IO[bytes],
+    err: IO[bytes],
+) -> _Run:
+    job = {"tests": program.tests, "helpers": program.helpers, "calls": list(program.calls or ())}
+    start = time.monotonic()
+    with tempfile.TemporaryFile() as job_file, tempfile.TemporaryFile() as result:
+        job_file.write(json.dumps(job).encode())
+        job_file.seek(0)
+        fds = [out.fileno(), err.fileno(), job_file.fileno(), result.fileno()]
+        judge_rc, model_rc, timed_out = _run_on(server, _request(program, limits, uid, scratch), fds, limits, uid)
+        duration = time.monotonic() - start
+        result.seek(0)
+        verdict = _parse_verdict(result.read(_SPLIT_RESULT_CAP))
+    stdout, stderr = _read_capped(out, limits.output_cap), _read_capped(err, limits.output_cap)
+    outcome = _classify_split(judge_rc, model_rc, timed_out, verdict, limits, stderr)
+    extra: dict[str, Any] = {}
+    if verdict is not None:
+        extra = {"calls": int(verdict.get("calls", 0)), "mutated": int(verdict.get("mutated", 0))}
+        if outcome.passed:
+            extra["records"] = json.dumps(verdict.get("records", ["l", []]))
+    return _Run(replace(outcome, stdout=stdout, stderr=stderr, duration_s=duration, mode="split", **extra))
+
+
+def _parse_verdict(data: bytes) -> dict[str, Any] | None:
+    with contextlib.suppress(ValueError):
+        verdict = json.loads(data)
+        if isinstance(verdict, dict) and verdict.get("status") in STATUSES:
+            return verdict
+    return None
+
+
+def _real_uids(pid: str) -> set[int]:
+    """Real, effective and saved uid of a process, from /proc/PID/status (the owner of /proc/PID is root for a
+    setuid process, whatever its real uid)."""
+    with open(f"/proc/{pid}/status", "rb") as fh:
+        for line in fh:
+            if line.startswith(b"Uid:"):
+                return {int(u) for u in line.split()[1:4]}
+    return set()
+
+
 def _is_zombie(pid: str) -> bool:
     return Path(f"/proc/{pid}/stat").read_text().rsplit(") ", 1)[-1].startswith("Z")
 
 
 def _kill_uid(uid: int) -> None:
-    """SIGKILL every live process owned by `uid` (double-forked or setsid escapees too) until none is left;
-    their zombies are reaped by the fork server, their subreaper."""
+    """SIGKILL every live process whose real (or effective or saved) uid is `uid`, wherever it is, until none is
+    left; their zombies are reaped by the fork server, their subreaper."""
     for _ in range(400):
         found = False
         for name in os.listdir("/proc"):
             if not name.isdigit():
                 continue
             with contextlib.suppress(FileNotFoundError, ProcessLookupError):
-                if os.stat(f"/proc/{name}").st_uid != uid or _is_zombie(name):
+                if uid not in _real_uids(name) or _is_zombie(name):
                     continue
                 found = True
                 os.kill(int(name), signal.SIGKILL)
@@ -388,10 +472,9 @@ def _read_verdict(fd: int) -> dict[str, Any] | None:
     finally:
         os.close(fd)
     for line in reversed(b"".join(chunks).splitlines()):
-        with contextlib.suppress(ValueError):
-            verdict = json.loads(line)
-            if isinstance(verdict, dict) and verdict.get("status") in STATUSES:
-                return verdict
+        verdict = _parse_verdict(line)
+        if verdict is not None:
+            return verdict
     return None
 
 
@@ -428,3 +511,28 @@ def _classify(
             return Outcome("passed")
         return Outcome("sandbox_violation", "a 'passed' verdict without this run's nonce")
     return Outcome(status, str(verdict.get("reason", "")), verdict.get("failed_test"))
+
+
+def _classify_split(
+    judge_rc: int, model_rc: int, timed_out: bool, verdict: dict[str, Any] | None, limits: Limits, stderr: str
+) -> Outcome:
+    """Split mode: only the judge's verdict can pass; the model's exit status only names a failure's cause."""
+    if timed_out:
+        return Outcome("timeout", f"wall-clock limit of {limits.wall_s:g}s exceeded")
+    if verdict is not None and verdict["status"] == "passed" and judge_rc == 0:
+        return Outcome("passed")
+    if model_rc == -signal.SIGXCPU:
+        return Outcome("timeout", "CPU-time limit exceeded")
+    if model_rc == -signal.SIGXFSZ:
+        return Outcome("sandbox_violation", f"file-size limit of {limits.fsize_mb} MiB exceeded (output or file)")
+    if verdict is None:
+        return Outcome("crashed", f"the judge ended without a verdict (exit code {judge_rc})")
+    if verdict.get("ended"):
+        if "MemoryError" in stderr[-2000:]:
+            return Outcome("memory", "MemoryError")
+        if model_rc < 0:
+            return Outcome("crashed", f"killed by {_signal_name(model_rc)} before the tests finished")
+        return Outcome("failed", f"exited with code {model_rc} before the tests finished")
+    status = verdict["status"] if verdict["status"] != "passed" else "crashed"
+    failed = verdict.get("failed_test")
+    return Outcome(status, str(verdict.get("reason", "")), failed if isinstance(failed, str) else None)
