@@ -22,7 +22,7 @@ from sqlalchemy import func, select
 
 from fusebench.errors import UsageError
 from fusebench.spec import CATEGORIES, averaged
-from fusebench.stats import Interval, holm, min_detectable_difference, paired_delta_ci, paired_test
+from fusebench.stats import NO_VARIATION, Interval, holm, min_detectable_difference, paired_delta_ci, paired_test
 from fusebench.store import Store, scores
 
 RATING_BENCHMARKS: dict[str, float] = {"mt_bench": 10.0, "alignbench": 10.0}
@@ -62,7 +62,8 @@ class PairedResult:
     test: str  # "mcnemar" | "permutation"
     p: float
     p_holm: float
-    mde: float  # minimum detectable difference at 80% power, two-sided alpha 0.05
+    mde: float | None  # minimum detectable difference at 80% power, two-sided alpha 0.05; None: see mde_unavailable
+    mde_unavailable: str = ""  # why no MDE can be estimated (stats.NO_VARIATION)
 
     def significant(self, alpha: float = ALPHA) -> bool:
         return self.p_holm < alpha
@@ -256,18 +257,23 @@ def _paired(bench: str, base: RunData, other: RunData) -> PairedResult | None:
     a = np.fromiter((a_items[k] for k in shared), np.float64, len(shared))
     b = np.fromiter((b_items[k] for k in shared), np.float64, len(shared))
     unit = display_units(bench)
-    ci = paired_delta_ci(a.tolist(), b.tolist())
+    delta = paired_delta_ci(a.tolist(), b.tolist()).scaled(unit)
     test, p = paired_test(a.tolist(), b.tolist())
-    delta = Interval(unit * ci.estimate, unit * ci.low, unit * ci.high)
-    return PairedResult(len(shared), delta, test, p, p, unit * _mde(a, b, RATING_BENCHMARKS.get(bench, 1.0)))
+    mde = _mde(a, b, RATING_BENCHMARKS.get(bench, 1.0))
+    if mde is None:
+        return PairedResult(len(shared), delta, test, p, p, None, NO_VARIATION)
+    return PairedResult(len(shared), delta, test, p, p, unit * mde)
 
 
-def _mde(a: NDArray[np.float64], b: NDArray[np.float64], span: float) -> float:
+def _mde(a: NDArray[np.float64], b: NDArray[np.float64], span: float) -> float | None:
     """MDE in per-item units: paired (observed discordance) for 0/1 data, else unpaired at the base mean.
 
     Non-binary data are scaled to [0, 1] by `span`; there p(1-p) bounds the variance, so the figure is
-    conservative.
+    conservative. None when every item of both runs has the same score: no variance to estimate it from (the
+    formula would say 0, a change of any size detectable).
     """
+    if np.all(a == a[0]) and np.all(b == a[0]):
+        return None
     binary = bool(np.all((a == 0) | (a == 1)) and np.all((b == 0) | (b == 1)))
     discordance = float(np.mean(a != b))
     if binary and discordance > 0:

@@ -30,13 +30,30 @@ _LEVELS_RATIO = 16  # resample by value counts when n >= _LEVELS_RATIO * distinc
 _CHUNK_ELEMS = 1 << 17  # elements of a (draws, n) block in the generic path; cache-sized
 
 
+NO_VARIATION = "no variation"
+N_TOO_SMALL = "n too small"
+
+
 @dataclass(frozen=True)
 class Interval:
-    """A point estimate with a two-sided confidence interval."""
+    """A point estimate with a two-sided confidence interval. When the data cannot give one, `unavailable` says why
+    (NO_VARIATION, N_TOO_SMALL) and low/high are NaN, so that no caller prints a zero-width interval by mistake."""
 
     estimate: float
     low: float
     high: float
+    unavailable: str = ""
+
+    @classmethod
+    def without_ci(cls, estimate: float, reason: str) -> Interval:
+        return cls(estimate, math.nan, math.nan, reason)
+
+    @property
+    def estimable(self) -> bool:
+        return not self.unavailable
+
+    def scaled(self, factor: float) -> Interval:
+        return Interval(factor * self.estimate, factor * self.low, factor * self.high, self.unavailable)
 
 
 def mean_ci(values: Sequence[float], confidence: float = 0.95, *, seed: int = 0) -> Interval:
@@ -63,27 +80,50 @@ def mean_ci(values: Sequence[float], confidence: float = 0.95, *, seed: int = 0)
     return _percentile_interval(estimate, means, confidence)
 
 
-def paired_delta_ci(
-    a: Sequence[float],
-    b: Sequence[float],
-    confidence: float = 0.95,
-    *,
-    n_boot: int = 2000,
-    seed: int = 0,
-) -> Interval:
-    """Mean of `b - a` over aligned items, with a percentile paired-bootstrap CI.
+def paired_delta_ci(a: Sequence[float], b: Sequence[float], confidence: float = 0.95) -> Interval:
+    """Mean of `b - a` over aligned items, with a CI that keeps the pairing.
 
-    Items are resampled as pairs, so the correlation between the two systems is kept.
+    0/1 data on both sides: Agresti-Min interval for a difference of paired proportions; it is defined at any n, also
+    when the two runs never disagree (n=3: about +-39 points, not +-0). Other data: Student-t interval of the
+    differences, unavailable below 2 items (N_TOO_SMALL) or when every difference is the same (NO_VARIATION). Both
+    cover 95% +- 2% at n=30 and n=200 in simulation (tests/test_stats.py); the percentile bootstrap used before
+    covered 92% at n=30.
     """
     d = _paired_diff(a, b)
     _check_confidence(confidence)
-    if n_boot < 1:
-        raise ValueError(f"n_boot must be positive, got {n_boot}")
     estimate = float(d.mean())
+    xa, xb = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    if _is_binary(xa) and _is_binary(xb):
+        low, high = paired_proportions_ci([np.sum(d < 0)], [np.sum(d > 0)], [d.size], confidence)
+        return Interval(estimate, float(low[0]), float(high[0]))
+    if d.size < 2:
+        return Interval.without_ci(estimate, N_TOO_SMALL)
     if np.all(d == d[0]):
-        return Interval(estimate, estimate, estimate)
-    means = bootstrap_means(d, n_boot, np.random.default_rng(seed))
-    return _percentile_interval(estimate, means, confidence)
+        return Interval.without_ci(estimate, NO_VARIATION)
+    low, high = paired_t_ci(d[None, :], confidence)
+    return Interval(estimate, float(low[0]), float(high[0]))
+
+
+def paired_proportions_ci(
+    a_only: ArrayLike, b_only: ArrayLike, n: ArrayLike, confidence: float = 0.95
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """Agresti-Min (2005) interval for p_b - p_a from paired 0/1 outcomes (arrays, one entry per comparison): items
+    right only in a, right only in b, all items. Half an item is added to each cell of the 2x2 table, then the Wald
+    interval of the difference of the discordant shares is taken."""
+    n_adj = np.asarray(n, dtype=np.float64) + 2.0
+    p_b = (np.asarray(b_only, dtype=np.float64) + 0.5) / n_adj
+    p_a = (np.asarray(a_only, dtype=np.float64) + 0.5) / n_adj
+    z = float(stats.norm.ppf(0.5 + confidence / 2))
+    half = z * np.sqrt((p_a + p_b - (p_b - p_a) ** 2) / n_adj)
+    return np.maximum(-1.0, p_b - p_a - half), np.minimum(1.0, p_b - p_a + half)
+
+
+def paired_t_ci(d: NDArray[np.float64], confidence: float = 0.95) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """Student-t intervals of the mean of each row of paired differences `d` (rows x items, items >= 2)."""
+    n = d.shape[1]
+    mean = d.mean(axis=1)
+    half = float(stats.t.ppf(0.5 + confidence / 2, n - 1)) * d.std(axis=1, ddof=1) / math.sqrt(n)
+    return mean - half, mean + half
 
 
 def bootstrap_means(x: NDArray[np.float64], n_boot: int, rng: np.random.Generator) -> NDArray[np.float64]:

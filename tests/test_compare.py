@@ -208,6 +208,43 @@ def test_formats(two_runs: Store) -> None:
     assert "missing" in term and "humaneval: missing in new" in term
 
 
+def test_latex_is_plain_ascii_with_delta_in_math_mode(two_runs: Store) -> None:
+    latex = render_comparison(compare(two_runs, ["base-1", "new-1"]), "latex")
+    assert "$\\Delta$ new - base" in latex and "Δ" not in latex  # plain pdflatex rejects a raw U+0394
+    assert latex.isascii()
+
+
+@pytest.fixture
+def tiny(store: Store) -> Store:
+    """n=3: gsm8k wrong everywhere in both runs; mt_bench rated 8, 8, 8 in both (ratings, no variation)."""
+    add_run(store, "t1", "org/one", {"gsm8k": [0.0, 0.0, 0.0], "mt_bench": [8.0, 8.0, 8.0]})
+    add_run(store, "t2", "org/two", {"gsm8k": [0.0, 0.0, 0.0], "mt_bench": [8.0, 8.0, 8.0]})
+    return store
+
+
+def test_small_n_without_variation_says_so_in_every_format(tiny: Store) -> None:
+    c = compare(tiny, ["t1", "t2"])
+    rows = {r.benchmark: r.deltas[0] for r in c.rows}
+    g, mt = rows["gsm8k"], rows["mt_bench"]
+    assert g is not None and mt is not None
+    # 0/1 data: a real interval for a difference never seen in 3 items, no MDE (no variance to base it on)
+    assert g.delta.estimable and g.delta.high == pytest.approx(-g.delta.low) and g.delta.high > 30
+    assert g.mde is None and g.mde_unavailable == "no variation"
+    # ratings that never moved: neither a CI nor an MDE
+    assert not mt.delta.estimable and mt.delta.unavailable == "no variation" and mt.mde is None
+    for fmt in ("terminal", "markdown", "latex"):
+        text = render_comparison(c, fmt)
+        assert "[+0.00, +0.00]" not in text, fmt
+        assert text.count("n/a (no variation)") == 3, fmt  # gsm8k's MDE, mt_bench's CI and MDE
+    records = {r["benchmark"]: r for r in csv.DictReader(io.StringIO(render_comparison(c, "csv"))) if r["delta"]}
+    assert records["mt_bench"]["ci_low"] == "" and records["mt_bench"]["ci_unavailable"] == "no variation"
+    assert records["gsm8k"]["mde"] == "" and records["gsm8k"]["mde_unavailable"] == "no variation"
+    data = json.loads(render_comparison(c, "json"))  # strict JSON: null, never NaN
+    mt_json = next(r for r in data["rows"] if r["benchmark"] == "mt_bench")["deltas"][0]
+    assert mt_json["delta"]["low"] is None and mt_json["delta"]["unavailable"] == "no variation"
+    assert mt_json["mde"] is None
+
+
 @settings(max_examples=30, deadline=None)
 @given(st.lists(st.tuples(st.booleans(), st.booleans()), min_size=1, max_size=60))
 def test_delta_is_difference_of_accuracies(pairs: list[tuple[bool, bool]]) -> None:

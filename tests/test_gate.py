@@ -97,3 +97,11 @@ def test_tag_then_history_cli(cli, store: Store) -> None:
     assert avg.split()[-2:] == ["50.00", "25.00"]  # over gsm8k, the one benchmark both steps have
     code, _, err = cli("tag", "r1", "novalue")
     assert code == 2 and "key=value" in err
+
+
+def test_gate_says_where_it_could_estimate_no_interval(store: Store, cli) -> None:
+    add_run(store, "b3", "org/base", {"gsm8k": [0.0, 0.0, 0.0], "amc23": binary(40, range(20))})
+    add_run(store, "c3", "org/cand", {"gsm8k": [0.0, 0.0, 0.0], "amc23": binary(40, range(20))})
+    code, out, _ = cli("gate", "c3", "--baseline", "b3")
+    assert code == 0 and "gate PASS" in out
+    assert "No 95% CI or MDE could be estimated for: gsm8k (no variation)" in out and "amc23 (" not in out

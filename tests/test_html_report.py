@@ -143,3 +143,12 @@ def test_filters_in_headless_chromium(report: Path) -> None:
     assert _rows(dom) == ["gsm8k"] * 6 and "6 of 14 items" in dom
     dom, _ = _dump_dom(report, "#q=r2%20reasoning%20for%20amc23-3")
     assert _rows(dom) == ["amc23"] and "1 of 14 items" in dom
+
+
+def test_report_shows_no_interval_where_none_can_be_estimated(store: Store, tmp_path: Path) -> None:
+    add_run(store, "h1", "org/one", {"mt_bench": [8.0, 8.0, 8.0], "gsm8k": binary(10, range(5))})
+    add_run(store, "h2", "org/two", {"mt_bench": [9.0, 9.0, 9.0], "gsm8k": binary(10, range(3, 9))})
+    page = write_report(store, ["h1", "h2"], tmp_path / "r.html").read_text(encoding="utf-8")
+    assert "n/a (no variation)" in page  # the table's CI cell for mt_bench (every rating moved by exactly +1)
+    assert "CI n/a (no variation)" in page  # the chart: an open dot with the reason, no bar
+    assert "nan" not in page.lower().replace("nano", "")

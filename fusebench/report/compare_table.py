@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 import shutil
 import textwrap
 from collections.abc import Sequence
@@ -33,7 +34,17 @@ def _signed(value: float, digits: int = 2) -> str:
 
 
 def _ci(d: PairedResult) -> str:
+    if not d.delta.estimable:
+        return f"n/a ({d.delta.unavailable})"
     return f"[{_signed(d.delta.low)}, {_signed(d.delta.high)}]"
+
+
+def _mde(d: PairedResult) -> str:
+    return f"n/a ({d.mde_unavailable})" if d.mde is None else f"{d.mde:.1f}"
+
+
+def _or_none(value: float | None) -> float | None:
+    return None if value is None or math.isnan(value) else value
 
 
 def _p(p: float) -> str:
@@ -62,7 +73,7 @@ def comparison_table(c: Comparison) -> tuple[list[str], list[list[str]]]:
                 line += [MISSING, "", "", "", ""]
             else:
                 star = "*" if d.significant(c.alpha) else ""
-                line += [_signed(d.delta.estimate) + star, _ci(d), _p(d.p_holm), d.test, f"{d.mde:.1f}"]
+                line += [_signed(d.delta.estimate) + star, _ci(d), _p(d.p_holm), d.test, _mde(d)]
         rows.append(line)
     for label, values in (
         ("average (plain mean)", c.averages.plain),
@@ -79,9 +90,10 @@ def comparison_notes(c: Comparison) -> list[str]:
     """Legend, method notes and the settings flags printed under the table."""
     lines = [f"{r.label}: run {r.id}, model {r.model}" + ("  (base)" if i == 0 else "") for i, r in enumerate(c.runs)]
     lines.append(
-        "Δ: paired mean difference over shared items (per item: mean over samples); 95% CI: paired bootstrap; "
-        f"* = Holm-adjusted p < {c.alpha:g} across all deltas of the table; test: McNemar (0/1) or sign-flip "
-        "permutation; MDE: smallest change detectable with 80% power at this n"
+        "Δ: paired mean difference over shared items (per item: mean over samples); 95% CI: Agresti-Min (0/1) or "
+        f"paired t; * = Holm-adjusted p < {c.alpha:g} across all deltas of the table; test: McNemar (0/1) or "
+        "sign-flip permutation; MDE: smallest change detectable with 80% power at this n; n/a: the data cannot give "
+        "it (no variation: every item scored alike; n too small)"
     )
     k, total = len(c.averages.benchmarks), len(c.rows)
     lines.append(f"averages over the {k} of {total} benchmarks every run has; {NORMALISED_NOTE}")
@@ -113,20 +125,33 @@ def comparison_records(c: Comparison) -> list[dict[str, Any]]:
             d = row.deltas[i - 1] if i else None
             rec.update(
                 delta=d and d.delta.estimate,
-                ci_low=d and d.delta.low,
-                ci_high=d and d.delta.high,
+                ci_low=d and _or_none(d.delta.low),
+                ci_high=d and _or_none(d.delta.high),
+                ci_unavailable=d and d.delta.unavailable,
                 n_shared=d and d.n_shared,
                 test=d and d.test,
                 p=d and d.p,
                 p_holm=d and d.p_holm,
                 mde=d and d.mde,
+                mde_unavailable=d and d.mde_unavailable,
             )
             records.append(rec)
     return records
 
 
+def _finite(value: Any) -> Any:
+    """NaN (an interval that cannot be estimated) as null: JSON has no NaN."""
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    return value
+
+
 def _json(value: Any) -> str:
-    return json.dumps(value, indent=2, default=lambda o: o.isoformat() if hasattr(o, "isoformat") else str(o))
+    return json.dumps(_finite(value), indent=2, default=lambda o: o.isoformat() if hasattr(o, "isoformat") else str(o))
 
 
 def render_comparison(c: Comparison, fmt: str = "terminal") -> str:
@@ -139,10 +164,15 @@ def render_comparison(c: Comparison, fmt: str = "terminal") -> str:
     table = tabulate(rows, headers=headers, tablefmt=_TABLEFMT[fmt], disable_numparse=True)
     notes = comparison_notes(c)
     if fmt == "latex":
-        return table + "\n" + "\n".join(f"% {n}" for n in notes)
+        return _latex(table + "\n" + "\n".join(f"% {n}" for n in notes))
     if fmt == "markdown":
         return table + "\n\n" + "\n".join(f"- {n.strip()}" for n in notes)
     return table + "\n\n" + "\n".join(notes)
+
+
+def _latex(text: str) -> str:
+    """Plain pdflatex rejects a raw "Δ" (tabulate escapes "$" and "\\", so it is put in after rendering)."""
+    return text.replace("Δ", r"$\Delta$")
 
 
 def _csv(records: Sequence[dict[str, Any]]) -> str:
@@ -249,6 +279,16 @@ def render_gate(g: GateResult, fmt: str = "terminal") -> str:
     if rows:
         headers = ["benchmark", "baseline", "candidate", "Δ", "95% CI", "p (Holm)", "reason"]
         parts.append(tabulate(rows, headers=headers, tablefmt=_TABLEFMT.get(fmt, "simple"), disable_numparse=True))
+    blind = [
+        f"{row.benchmark} ({row.deltas[0].delta.unavailable or row.deltas[0].mde_unavailable})"
+        for row in c.rows
+        if row.deltas[0] is not None and (not row.deltas[0].delta.estimable or row.deltas[0].mde is None)
+    ]
+    if blind:
+        parts.append(
+            "No 95% CI or MDE could be estimated for: " + ", ".join(blind) + "; the gate saw no significant drop "
+            "there but cannot say how large a drop it would have missed"
+        )
     if c.flags:
         parts.append("\n".join(["Settings that differ:", *[f"  ! {f}" for f in c.flags]]))
     return "\n\n".join(parts)

@@ -95,15 +95,17 @@ def _svg_text(x: float, y: float, text: str, anchor: str = "start", extra: str =
 
 def delta_chart_svg(c: Comparison) -> str:
     """Per benchmark and compared run: the delta (normalised points) as a dot with its 95% CI as a bar."""
-    entries = []
+    entries = []  # (benchmark, run, estimate, low, high, why no CI); low = high = estimate when there is none
     for row in c.rows:
         for i, d in enumerate(row.deltas):
             if d is not None:
                 f = RATING_BENCHMARKS.get(row.benchmark, 1.0)
-                entries.append((row.benchmark, i, f * d.delta.estimate, f * d.delta.low, f * d.delta.high))
+                est, why = f * d.delta.estimate, d.delta.unavailable
+                lo, hi = (est, est) if why else (f * d.delta.low, f * d.delta.high)
+                entries.append((row.benchmark, i, est, lo, hi, why))
     if not entries:
         return "<p>No benchmark has items shared with the base.</p>"
-    span = max(1.0, *(max(abs(lo), abs(hi)) for *_, lo, hi in entries)) * 1.1
+    span = max(1.0, *(max(abs(lo), abs(hi)) for *_, lo, hi, _ in entries)) * 1.1
     left, width, step = 180, 520, 22
     height = 40 + step * len(entries)
 
@@ -115,16 +117,23 @@ def delta_chart_svg(c: Comparison) -> str:
         'role="img" aria-label="deltas with confidence intervals">',
         f'<line x1="{x(0):.1f}" y1="10" x2="{x(0):.1f}" y2="{height}" stroke="#888" stroke-dasharray="4 3"/>',
     ]
-    for k, (bench, i, est, lo, hi) in enumerate(entries):
+    for k, (bench, i, est, lo, hi, why) in enumerate(entries):
         y = 25 + step * k
         color = _COLORS[i % len(_COLORS)]
         label = f"{bench} ({c.runs[i + 1].label})" if len(c.runs) > 2 else bench
-        parts += [
-            _svg_text(left - 8, y + 4, label, "end"),
-            f'<line x1="{x(lo):.1f}" y1="{y}" x2="{x(hi):.1f}" y2="{y}" stroke="{color}" stroke-width="2"/>',
-            f'<circle cx="{x(est):.1f}" cy="{y}" r="4" fill="{color}"><title>'
-            f"{html.escape(f'{bench}: {est:+.2f} [{lo:+.2f}, {hi:+.2f}]')}</title></circle>",
-        ]
+        ci = f"CI n/a ({why})" if why else f"[{lo:+.2f}, {hi:+.2f}]"
+        parts.append(_svg_text(left - 8, y + 4, label, "end"))
+        if why:  # no bar: an open dot and the reason beside it
+            parts.append(_svg_text(x(est) + 8, y + 4, ci, "start", 'class="axis"'))
+        else:
+            parts.append(
+                f'<line x1="{x(lo):.1f}" y1="{y}" x2="{x(hi):.1f}" y2="{y}" stroke="{color}" stroke-width="2"/>'
+            )
+        fill = "white" if why else color
+        parts.append(
+            f'<circle cx="{x(est):.1f}" cy="{y}" r="4" fill="{fill}" stroke="{color}"><title>'
+            f"{html.escape(f'{bench}: {est:+.2f} {ci}')}</title></circle>"
+        )
     for v in (-span / 1.1, 0.0, span / 1.1):
         parts.append(_svg_text(x(v), height + 18, f"{v:+.1f}", "middle"))
     parts.append(_svg_text(left + width / 2, height + 36, "Δ points (ratings x10)", "middle", 'class="axis"'))
