@@ -1,0 +1,16 @@
+"""A setuid su in its own session, waiting on its own pipe, outliving the run."""
+
+# targets: he mp
+def ENTRY(*args, **kwargs):
+    return None  # wrong on every test
+
+import os
+import subprocess
+
+read_end, write_end = os.pipe()
+if os.fork() == 0:
+    os.setsid()
+    try:
+        subprocess.Popen(["su", "root", "-c", "true"], stdin=read_end, pass_fds=(write_end,), start_new_session=True)
+    finally:
+        os._exit(0)
