@@ -3,14 +3,27 @@
 from __future__ import annotations
 
 import math
+from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import update
 
-from fusebench.compare import ALPHA, RATING_BENCHMARKS, BenchmarkRow, Comparison, compare, resolve_run
+from fusebench.compare import (
+    ALPHA,
+    RATING_BENCHMARKS,
+    BenchmarkRow,
+    Comparison,
+    RunData,
+    RunInfo,
+    compare,
+    load_item_scores,
+    mismatch_flags,
+    resolve_run,
+)
 from fusebench.errors import UsageError
+from fusebench.keys import stable_hash
 from fusebench.spec import CATEGORIES
 from fusebench.store import Store, runs
 
@@ -33,29 +46,127 @@ def step_key(step: str | None) -> tuple[float, str]:
 
 @dataclass(frozen=True)
 class History:
-    """One family's benchmarks across checkpoints (one run per step: the latest complete one)."""
+    """One family's benchmarks across checkpoints: per step one run, the one whose settings match the family's (or
+    the one named). flags: setting differences between the chosen runs, as `compare` words them (first step = base);
+    notes: per step, the other complete runs passed over and why."""
 
     family: str
     steps: tuple[str, ...]
     run_ids: tuple[str, ...]
     rows: tuple[tuple[str, str, tuple[float | None, ...]], ...]  # (category, benchmark, score per step)
+    flags: tuple[str, ...] = ()
+    notes: tuple[str, ...] = ()
 
 
-def family_runs(store: Store, family: str) -> list[dict[str, Any]]:
-    """Complete runs tagged family=FAMILY, one per step (the latest), sorted by step."""
-    latest: dict[str, dict[str, Any]] = {}
-    for run in store.list_runs():  # oldest first, so later runs replace earlier ones
+@dataclass(frozen=True)
+class _Candidate:
+    """A complete run of the family with its per-benchmark results and their settings signatures."""
+
+    run: dict[str, Any]
+    step: str
+    order: int  # position in the store's run list: higher = newer
+    results: dict[str, dict[str, Any]]
+
+    def signature(self, bench: str) -> str:
+        """What must match for two runs' scores on `bench` to be like with like (compare's mismatch checks)."""
+        r = self.results[bench]
+        judge = (r.get("details") or {}).get("judge")
+        return stable_hash([r["version"], r["metric"], r["generation"], judge, r["n"], r["data_checksum"]])
+
+
+def _candidates(store: Store, family: str) -> list[_Candidate]:
+    out = []
+    for order, run in enumerate(store.list_runs()):  # oldest first
         tags = run["tags"] or {}
         if run["status"] == "complete" and tags.get("family") == family:
-            latest[tags.get("step", run["id"])] = run
-    if not latest:
+            results = {r["benchmark"]: r for r in store.get_benchmark_results(run["id"])}
+            out.append(_Candidate(run, tags.get("step", run["id"]), order, results))
+    if not out:
         raise UsageError(f"no complete run is tagged family={family} (tag runs with `fusebench eval --tag`)")
-    return [latest[s] for s in sorted(latest, key=step_key)]
+    return out
 
 
-def history(store: Store, family: str, benchmarks: Sequence[str] | None = None) -> History:
-    """Every benchmark of a family's runs across checkpoints."""
-    fam = family_runs(store, family)
+def _family_settings(candidates: Sequence[_Candidate], named: Sequence[_Candidate]) -> dict[str, str]:
+    """Per benchmark, the family's settings signature: that of the named runs (the first naming it), else the most
+    common one among the family's runs (ties: the newest run's)."""
+    reference: dict[str, str] = {}
+    for c in named:
+        for bench in c.results:
+            reference.setdefault(bench, c.signature(bench))
+    votes: dict[str, Counter[str]] = defaultdict(Counter)
+    newest: dict[tuple[str, str], int] = {}
+    for c in candidates:
+        for bench in c.results:
+            sig = c.signature(bench)
+            votes[bench][sig] += 1
+            newest[bench, sig] = max(newest.get((bench, sig), -1), c.order)
+    for bench, counts in votes.items():
+        if bench not in reference:
+            reference[bench] = max(counts, key=lambda sig: (counts[sig], newest[bench, sig]))
+    return reference
+
+
+def _differing(c: _Candidate, reference: dict[str, str]) -> list[str]:
+    return sorted(b for b in c.results if c.signature(b) != reference[b])
+
+
+def _choose(runs_: Sequence[_Candidate], reference: dict[str, str]) -> _Candidate:
+    """The run of a step that differs from the family's settings on the fewest benchmarks, then covers the most of
+    them, then is the newest."""
+    return max(runs_, key=lambda c: (-len(_differing(c, reference)), len(c.results), c.order))
+
+
+def _passed_over(pick: _Candidate, others: Sequence[_Candidate], named: bool, reference: dict[str, str]) -> str:
+    """One note line: which run a step shows and why the others of the step are not shown."""
+    reasons = []
+    for c in sorted(others, key=lambda c: -c.order):
+        age = "newer" if c.order > pick.order else "older"
+        differing = _differing(c, reference)
+        if named:
+            why = f"{age}, not named"
+        elif differing:
+            why = f"{age}; settings differ from the family's on {', '.join(differing)}"
+        else:
+            why = f"{age}" if c.order < pick.order else "covers fewer benchmarks"
+        reasons.append(f"{c.run['id']} ({why})")
+    shown = "named" if named else "closest to the family's settings"
+    return f"step {pick.step}: shows run {pick.run['id']} ({shown}); passed over {', '.join(reasons)}"
+
+
+def family_runs(store: Store, family: str, named: Sequence[str] = ()) -> tuple[list[dict[str, Any]], list[str]]:
+    """Per step of the family (sorted by step) the run to show, and notes on the complete runs passed over.
+
+    A named run (id prefix or model name) is taken for its step and sets the family's settings; other steps take
+    the run whose settings match the family's (see `_family_settings` and `_choose`)."""
+    candidates = _candidates(store, family)
+    by_id = {c.run["id"]: c for c in candidates}
+    all_runs = store.list_runs()
+    chosen: dict[str, _Candidate] = {}
+    for ref in named:
+        run = resolve_run(store, ref, all_runs)
+        if run["id"] not in by_id:
+            raise UsageError(f"run {run['id']} is not a complete run tagged family={family}")
+        c = by_id[run["id"]]
+        if c.step in chosen:
+            raise UsageError(f"runs {chosen[c.step].run['id']} and {c.run['id']} are both step {c.step}: name one")
+        chosen[c.step] = c
+    reference = _family_settings(candidates, list(chosen.values()))
+    steps: dict[str, list[_Candidate]] = defaultdict(list)
+    for c in candidates:
+        steps[c.step].append(c)
+    picked, notes = [], []
+    for step in sorted(steps, key=step_key):
+        pick = chosen.get(step) or _choose(steps[step], reference)
+        others = [c for c in steps[step] if c is not pick]
+        if others:
+            notes.append(_passed_over(pick, others, step in chosen, reference))
+        picked.append(pick.run)
+    return picked, notes
+
+
+def history(store: Store, family: str, benchmarks: Sequence[str] | None = None, named: Sequence[str] = ()) -> History:
+    """Every benchmark of a family's runs across checkpoints, like with like (see `family_runs`)."""
+    fam, notes = family_runs(store, family, named)
     results = [{r["benchmark"]: r for r in store.get_benchmark_results(run["id"])} for run in fam]
     names = {b for res in results for b in res if benchmarks is None or b in benchmarks}
     if benchmarks is not None and set(benchmarks) - names:
@@ -67,7 +178,21 @@ def history(store: Store, family: str, benchmarks: Sequence[str] | None = None) 
         for b in sorted(names, key=lambda b: (order.get(category[b], len(order)), b))
     )
     steps = tuple((run["tags"] or {}).get("step", run["id"]) for run in fam)
-    return History(family, steps, tuple(r["id"] for r in fam), rows)
+    shown = [
+        RunData(
+            _step_info(run, step),
+            {b: r for b, r in res.items() if b in names},
+            load_item_scores(store, run["id"], names),  # item sets, for compare's "item sets differ" note
+        )
+        for run, step, res in zip(fam, steps, results, strict=True)
+    ]
+    flags = tuple(flag for other in shown[1:] for flag in mismatch_flags(shown[0], other))
+    return History(family, steps, tuple(r["id"] for r in fam), rows, flags, tuple(notes))
+
+
+def _step_info(run: dict[str, Any], step: str) -> RunInfo:
+    tags = dict(run["tags"] or {})
+    return RunInfo(run["id"], run["model"], f"step {step} ({run['id']})", run["status"], tags, run["started_at"])
 
 
 @dataclass(frozen=True)

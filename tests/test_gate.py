@@ -105,3 +105,58 @@ def test_gate_says_where_it_could_estimate_no_interval(store: Store, cli) -> Non
     code, out, _ = cli("gate", "c3", "--baseline", "b3")
     assert code == 0 and "gate PASS" in out
     assert "No 95% CI or MDE could be estimated for: gsm8k (no variation)" in out and "amc23 (" not in out
+
+
+SAMPLED = {"max_new_tokens": 2048, "temperature": 0.7, "top_p": 1.0, "n": 1, "stop": [], "seed": 0}
+
+
+@pytest.fixture
+def family(store: Store) -> Store:
+    """Steps 100, 200, 300 of family fam, greedy on gsm8k and amc23; at step 200 a newer run sampled at temperature
+    0.7 on gsm8k only (an experiment tagged with the same step), which must not displace the comparable run."""
+    fam = {"family": "fam"}
+    add_run(store, "s100", "ckpt", {"gsm8k": binary(20, range(8)), "amc23": [1.0, 0.0]}, tags={**fam, "step": "100"})
+    add_run(store, "s200", "ckpt", {"gsm8k": binary(20, range(10)), "amc23": [1.0, 1.0]}, tags={**fam, "step": "200"})
+    add_run(store, "s300", "ckpt", {"gsm8k": binary(20, range(12)), "amc23": [1.0, 1.0]}, tags={**fam, "step": "300"})
+    add_run(store, "s200hot", "ckpt", {"gsm8k": binary(20, range(2))}, tags={**fam, "step": "200"}, generation=SAMPLED)
+    return store
+
+
+def test_history_takes_per_step_the_run_matching_the_familys_settings(family: Store) -> None:
+    h = history(family, "fam")
+    assert h.run_ids == ("s100", "s200", "s300")  # not the newest run of step 200
+    assert h.rows == (("math", "amc23", (50.0, 100.0, 100.0)), ("math", "gsm8k", (40.0, 50.0, 60.0)))
+    assert h.flags == ()  # the shown runs are like with like
+    [note] = h.notes
+    assert note.startswith("step 200: shows run s200 (closest to the family's settings); passed over s200hot")
+    assert "settings differ from the family's on gsm8k" in note
+
+
+def test_history_shows_a_named_run_with_compares_settings_warning(family: Store, cli) -> None:
+    h = history(family, "fam", named=["s200hot"])
+    assert h.run_ids == ("s100", "s200hot", "s300")
+    assert h.rows[1] == ("math", "gsm8k", (40.0, 10.0, 60.0))
+    assert "gsm8k: generation params differ (temperature 0.0 vs 0.7) [step 100 (s100) vs step 200 (s200hot)]" in (
+        h.flags
+    )
+    assert "amc23: missing in step 200 (s200hot)" in h.flags  # compare's words for the same pair
+    code, out, _ = cli("history", "fam", "--run", "s200hot")
+    assert code == 0 and "Settings that differ (treat those steps with care):" in out
+    assert "! gsm8k: generation params differ (temperature 0.0 vs 0.7)" in out and "s200hot (named)" in out
+    code, out, _ = cli("history", "fam", "--format", "markdown")
+    assert code == 0 and "- step 200: shows run s200" in out and "Settings that differ" not in out
+    assert cli("history", "fam", "--run", "s200", "--run", "s200hot")[0] == 2  # two runs for one step
+    add_run(family, "stray", "x", {"gsm8k": [1.0]}, tags={"family": "else", "step": "1"})
+    code, _, err = cli("history", "fam", "--run", "stray")
+    assert code == 2 and "not a complete run tagged family=fam" in err
+
+
+def test_history_warns_when_the_only_run_of_a_step_differs(store: Store) -> None:
+    fam = {"family": "f"}
+    add_run(store, "a", "ckpt", {"gsm8k": binary(10, range(3))}, tags={**fam, "step": "1"})
+    add_run(store, "b", "ckpt", {"gsm8k": binary(10, range(4))}, tags={**fam, "step": "2"}, generation=SAMPLED)
+    add_run(store, "c", "ckpt", {"gsm8k": binary(12, range(5))}, tags={**fam, "step": "3"})
+    h = history(store, "f")
+    assert h.run_ids == ("a", "b", "c") and h.notes == ()
+    assert any(f.startswith("gsm8k: generation params differ (temperature 0.0 vs 0.7)") for f in h.flags)
+    assert any("item sets differ: n 10 vs 12" in f and "[step 1 (a) vs step 3 (c)]" in f for f in h.flags)

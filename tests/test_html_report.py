@@ -152,3 +152,15 @@ def test_report_shows_no_interval_where_none_can_be_estimated(store: Store, tmp_
     assert "n/a (no variation)" in page  # the table's CI cell for mt_bench (every rating moved by exactly +1)
     assert "CI n/a (no variation)" in page  # the chart: an open dot with the reason, no bar
     assert "nan" not in page.lower().replace("nano", "")
+
+
+def test_report_history_shows_the_compared_runs(store: Store, tmp_path: Path) -> None:
+    fam = {"family": "fam"}
+    add_run(store, "p1", "ckpt", {"gsm8k": binary(10, range(3))}, tags={**fam, "step": "1"})
+    add_run(store, "p2", "ckpt", {"gsm8k": binary(10, range(6))}, tags={**fam, "step": "2"})
+    # a newer step-2 run at another temperature: the history chart used to plot it beside a comparison of p1, p2
+    hot = {"max_new_tokens": 2048, "temperature": 0.7, "top_p": 1.0, "n": 1, "stop": [], "seed": 0}
+    add_run(store, "p2hot", "ckpt", {"gsm8k": binary(10, range(1))}, tags={**fam, "step": "2"}, generation=hot)
+    page = write_report(store, ["p1", "p2"], tmp_path / "r.html").read_text(encoding="utf-8")
+    assert "step 2: shows run p2 (named); passed over p2hot (newer, not named)" in page
+    assert page.count("<svg") == 2

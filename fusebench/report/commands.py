@@ -49,7 +49,8 @@ def cmd_history(args: argparse.Namespace) -> int:
     from fusebench.history import history
     from fusebench.report.compare_table import render_history
 
-    print(render_history(history(_open_store(args), args.family, _benchmarks(args.benchmarks)), args.format))
+    hist = history(_open_store(args), args.family, _benchmarks(args.benchmarks), args.run or ())
+    print(render_history(hist, args.format))
     return 0
 
 
@@ -106,6 +107,12 @@ def add_report_commands(sub: Any) -> None:
 
     p = sub.add_parser("history", help="a family's benchmarks across checkpoints (runs tagged family=..., step=...)")
     p.add_argument("family")
+    p.add_argument(
+        "--run",
+        action="append",
+        metavar="RUN",
+        help="show this run at its step (repeatable); default: per step the run whose settings match the family's",
+    )
     p.add_argument("--benchmarks", help="comma-separated subset")
     p.add_argument("--format", choices=_FORMATS, default="terminal")
     _add_store_args(p)

@@ -202,8 +202,18 @@ def render_history(h: History, fmt: str = "terminal") -> str:
         means = [sum(v[i] for v in shared) / len(shared) for i in range(len(h.steps))]  # type: ignore[misc]
         rows.append(["", "average (plain mean)", *[_num(m) for m in means]])
     table = tabulate(rows, headers=headers, tablefmt=_TABLEFMT[fmt], disable_numparse=True)
-    note = f"family {h.family}; runs: {', '.join(h.run_ids)}; average over the {len(shared)} benchmarks every step has"
-    return f"{table}\n\n{note}"
+    notes = [
+        f"family {h.family}; runs: {', '.join(h.run_ids)}; average over the {len(shared)} benchmarks every step has",
+        *h.notes,
+    ]
+    if h.flags:
+        notes.append("Settings that differ (treat those steps with care):")
+        notes += [f"  ! {f}" for f in h.flags]
+    if fmt == "latex":
+        return _latex(table + "\n" + "\n".join(f"% {n}" for n in notes))
+    if fmt == "markdown":
+        return table + "\n\n" + "\n".join(f"- {n.strip()}" for n in notes)
+    return table + "\n\n" + "\n".join(notes)
 
 
 def _wrap(text: str, width: int, max_chars: int) -> str:

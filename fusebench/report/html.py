@@ -61,6 +61,9 @@ def render_report(store: Store, loaded: Sequence[RunData]) -> str:
         sections += ["<h2>Deltas against the base, with 95% CIs</h2>", delta_chart_svg(comparison)]
     if hist is not None:
         sections += [f"<h2>History of family {html.escape(hist.family)}</h2>", history_chart_svg(hist)]
+        if hist.flags or hist.notes:
+            lines = [*hist.notes, *(f"settings differ: {f}" for f in hist.flags)]
+            sections.append("<ul class=notes>" + "".join(f"<li>{html.escape(n)}</li>" for n in lines) + "</ul>")
     data = sample_data(store, loaded)
     sections += ["<h2>Samples</h2>", _BROWSER_HTML, _json_script("samples", data)]
     title = "fusebench: " + " vs ".join(r.info.label for r in loaded)
@@ -86,7 +89,8 @@ def _family_history(store: Store, loaded: Sequence[RunData]) -> History | None:
         return None
     family = next(iter(families))
     assert family is not None
-    return history(store, family)
+    per_step = {r.info.tags["step"]: r.info.id for r in reversed(loaded)}  # one per step: the first compared
+    return history(store, family, named=list(per_step.values()))  # the chart shows the compared runs
 
 
 def _svg_text(x: float, y: float, text: str, anchor: str = "start", extra: str = "") -> str:
