@@ -1,7 +1,9 @@
 """Subcommands added to `fusebench` through the `fusebench.plugins` entry point.
 
 fusebench fuse-and-eval CONFIG [--from STAGE]     every stage, then the gains table
+fusebench fuse-and-eval CONFIG --dry-run          the plan only (no model, prompt files may be absent)
 fusebench fuse STAGE CONFIG [--from STAGE]        the stages up to STAGE (sample|score|build|sft|dpo|eval)
+fusebench fuse plan CONFIG                        the plan only
 """
 
 from __future__ import annotations
@@ -20,8 +22,20 @@ def _pipeline(args: argparse.Namespace):  # type: ignore[no-untyped-def]
     return Pipeline(load_config(args.config, work_dir=args.work_dir))
 
 
+def cmd_plan(args: argparse.Namespace) -> int:
+    """Print the plan of a config without running anything."""
+    from fusebench_train.config import load_config
+    from fusebench_train.plan import format_plan, make_plan
+
+    cfg = load_config(args.config, work_dir=args.work_dir, require_files=False)
+    print(format_plan(make_plan(cfg, str(args.config))))
+    return 0
+
+
 def cmd_fuse(args: argparse.Namespace) -> int:
-    """Run the stages up to args.stage."""
+    """Run the stages up to args.stage (or print the plan)."""
+    if args.stage == "plan":
+        return cmd_plan(args)
     _pipeline(args).run(until=args.stage, force_from=args.from_stage)
     return 0
 
@@ -30,6 +44,8 @@ def cmd_fuse_and_eval(args: argparse.Namespace) -> int:
     """Run every stage; the eval stage prints the gains table (reprinted here when it was skipped)."""
     from fusebench_train.gains import format_gains
 
+    if args.dry_run:
+        return cmd_plan(args)
     pipeline = _pipeline(args)
     outcome = pipeline.run(until="eval", force_from=args.from_stage)
     if outcome["eval"] == "skipped":
@@ -48,9 +64,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     """Add `fuse-and-eval` and `fuse STAGE` to fusebench's subcommands."""
     p = subparsers.add_parser("fuse-and-eval", help="implicit model fusion (FuseChat-3.0): all stages, then gains")
     _common(p)
+    p.add_argument("--dry-run", action="store_true", help="print the plan (sizes, commands); run nothing")
     p.set_defaults(func=cmd_fuse_and_eval)
 
-    p = subparsers.add_parser("fuse", help="run fusion stages up to STAGE (skips the ones already done)")
-    p.add_argument("stage", choices=STAGES)
+    p = subparsers.add_parser("fuse", help="run fusion stages up to STAGE (skips the ones already done), or plan")
+    p.add_argument("stage", choices=(*STAGES, "plan"))
     _common(p)
     p.set_defaults(func=cmd_fuse)

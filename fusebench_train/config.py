@@ -25,6 +25,7 @@ DOMAINS = ("instruction", "math", "code")
 VERIFIABLE = frozenset({"math", "code"})
 DEFAULT_SCORERS = {"math": "math", "code": "mbpp"}
 DTYPES = ("auto", "float32", "bfloat16", "float16")
+SAMPLE_BACKENDS = ("auto", "hf", "vllm")
 DEVICE = re.compile(r"auto|cpu|cuda(:\d+)?|mps|xpu(:\d+)?")
 MATH_SYSTEM = "Please reason step by step, and put your final answer within \\boxed{}."
 
@@ -65,6 +66,9 @@ class SampleConfig:
     batch_size: int | None = None
     dtype: str = "auto"
     device: str = "auto"
+    backend: str = "auto"  # auto: vLLM if importable here or a .venv-vllm exists, else HF (sampling.choose_backend)
+    data_parallel_size: int = 1  # vLLM: one engine per group of tensor_parallel_size GPUs, over shards of the prompts
+    tensor_parallel_size: int = 1  # vLLM: each layer split across this many GPUs
 
 
 @dataclass(frozen=True)
@@ -106,6 +110,7 @@ class SFTStageConfig:
     bf16: bool = False
     gradient_checkpointing: bool = False
     deepspeed: str | None = None  # a DeepSpeed JSON (e.g. examples/accelerate/zero3.json)
+    accelerate_config: str | None = None  # multi-GPU: `accelerate launch --config_file` this (the plan prints it)
 
 
 @dataclass(frozen=True)
@@ -133,6 +138,7 @@ class DPOStageConfig:
     bf16: bool = False
     gradient_checkpointing: bool = False
     deepspeed: str | None = None
+    accelerate_config: str | None = None
 
 
 @dataclass(frozen=True)
@@ -159,6 +165,7 @@ class FuseConfig:
     prompts: list[PromptSet]
     work_dir: str
     seed: int = 0
+    validation: list[PromptSet] = field(default_factory=list)  # tuning prompts, carved from the training sources
     sample: SampleConfig = field(default_factory=SampleConfig)
     score: ScoreConfig = field(default_factory=ScoreConfig)
     build: BuildConfig = field(default_factory=BuildConfig)
@@ -251,18 +258,23 @@ def _require(ok: bool, message: str) -> None:
         raise UsageError(message)
 
 
-def validate(cfg: FuseConfig) -> None:
-    """Cross-field checks that types alone cannot express."""
+def validate(cfg: FuseConfig, require_files: bool = True) -> None:
+    """Cross-field checks that types alone cannot express. `require_files=False` (a dry run) lets prompt files be
+    absent: the plan reports them instead."""
     _require(bool(cfg.sources), "sources: at least one source model is needed")
     names = [s.name for s in cfg.sources]
     _require(len(set(names)) == len(names), f"sources: duplicate name in {names}")
     _require(bool(cfg.prompts), "prompts: at least one prompt set is needed")
-    for i, p in enumerate(cfg.prompts):
-        _require(p.domain in DOMAINS, f"prompts[{i}].domain: {p.domain!r} not in {DOMAINS}")
-        _require(p.limit is None or p.limit >= 1, f"prompts[{i}].limit: must be >= 1")
-        if p.domain in VERIFIABLE:
-            _require(p.target_field is not None, f"prompts[{i}].target_field: needed for domain {p.domain}")
-        _require(cfg.resolve_path(p.path).is_file(), f"prompts[{i}].path: file not found: {p.path}")
+    for key, sets in (("prompts", cfg.prompts), ("validation", cfg.validation)):
+        for i, p in enumerate(sets):
+            _require(p.domain in DOMAINS, f"{key}[{i}].domain: {p.domain!r} not in {DOMAINS}")
+            _require(p.limit is None or p.limit >= 1, f"{key}[{i}].limit: must be >= 1")
+            if p.domain in VERIFIABLE:
+                _require(p.target_field is not None, f"{key}[{i}].target_field: needed for domain {p.domain}")
+            found = not require_files or cfg.resolve_path(p.path).is_file()
+            _require(found, f"{key}[{i}].path: file not found: {p.path}")
+            _require(p.target_transform in TRANSFORMS, f"{key}[{i}].target_transform: {p.target_transform!r} unknown")
+            _require(p.scorer is None or p.scorer in scorer_names(), f"{key}[{i}].scorer: {p.scorer!r} unknown")
     domains = {p.domain for p in cfg.prompts}
     if "instruction" in domains:
         _require(cfg.score.reward_model is not None, "score.reward_model: needed for instruction prompts")
@@ -277,12 +289,12 @@ def validate(cfg: FuseConfig) -> None:
     _require(s.max_new_tokens >= 1, "sample.max_new_tokens: must be >= 1")
     _require(s.batch_size is None or s.batch_size >= 1, "sample.batch_size: must be >= 1")
     _require(s.dtype in DTYPES, f"sample.dtype: {s.dtype!r} not one of {', '.join(DTYPES)}")
+    _require(s.backend in SAMPLE_BACKENDS, f"sample.backend: {s.backend!r} not one of {', '.join(SAMPLE_BACKENDS)}")
+    _require(s.data_parallel_size >= 1, "sample.data_parallel_size: must be >= 1")
+    _require(s.tensor_parallel_size >= 1, "sample.tensor_parallel_size: must be >= 1")
     for section in ("sample", "score"):
         device = getattr(cfg, section).device
         _require(bool(DEVICE.fullmatch(device)), f"{section}.device: {device!r} is not auto, cpu, cuda or cuda:N")
-    for i, p in enumerate(cfg.prompts):
-        _require(p.target_transform in TRANSFORMS, f"prompts[{i}].target_transform: {p.target_transform!r} unknown")
-        _require(p.scorer is None or p.scorer in scorer_names(), f"prompts[{i}].scorer: {p.scorer!r} unknown")
     lo, hi = cfg.build.reward_gap
     _require(0 <= lo <= hi, f"build.reward_gap: need 0 <= low <= high, got {[lo, hi]}")
     for d, frac in cfg.build.sft_fraction.items():
@@ -298,6 +310,8 @@ def validate(cfg: FuseConfig) -> None:
         _require(t.num_train_epochs > 0, f"{name}.num_train_epochs: must be > 0")
         _require(t.max_length >= 1, f"{name}.max_length: must be >= 1")
         _require(t.deepspeed is None or cfg.resolve_path(t.deepspeed).is_file(), f"{name}.deepspeed: file not found")
+        acc = t.accelerate_config
+        _require(acc is None or cfg.resolve_path(acc).is_file(), f"{name}.accelerate_config: file not found")
     _require(0 < cfg.dpo.beta < math.inf, "dpo.beta: must be a finite number > 0")
     _require(
         cfg.dpo.loss_type in {"sigmoid", "sigmoid_norm", "ipo", "hinge", "robust"},
@@ -314,17 +328,18 @@ def validate(cfg: FuseConfig) -> None:
         raise UsageError(f"eval: {exc}") from exc
 
 
-def parse_config(raw: Any, base_dir: Path | str = ".") -> FuseConfig:
+def parse_config(raw: Any, base_dir: Path | str = ".", require_files: bool = True) -> FuseConfig:
     """Build and validate a FuseConfig from a mapping (as read from YAML)."""
     if not isinstance(raw, dict):
         raise UsageError("config: expected a mapping at the top level")
     cfg: FuseConfig = _build(FuseConfig, {**raw, "base_dir": str(base_dir)}, "")
-    validate(cfg)
+    validate(cfg, require_files)
     return cfg
 
 
-def load_config(path: Path | str, work_dir: str | None = None) -> FuseConfig:
-    """Read a fusion config YAML file; `work_dir` overrides the file's work_dir."""
+def load_config(path: Path | str, work_dir: str | None = None, require_files: bool = True) -> FuseConfig:
+    """Read a fusion config YAML file; `work_dir` overrides the file's work_dir; `require_files=False` for a
+    dry run (prompt files may be absent)."""
     path = Path(path)
     try:
         raw = yaml.safe_load(path.read_text())
@@ -335,6 +350,6 @@ def load_config(path: Path | str, work_dir: str | None = None) -> FuseConfig:
     if isinstance(raw, dict) and work_dir is not None:
         raw = {**raw, "work_dir": work_dir}
     try:
-        return parse_config(raw, path.resolve().parent)
+        return parse_config(raw, path.resolve().parent, require_files)
     except UsageError as exc:
         raise UsageError(f"config {path}: {exc}") from exc

@@ -1,18 +1,25 @@
-"""Stage 6: evaluate base, SFT and fused models with the harness, then the gains table over the base.
+"""Stage 6: evaluate base, SFT and fused models with the harness, then the gains table: is a gain real?
 
-Each model is one tagged run in the store (tags: family, stage, step). Gains are paired per item
-(fusebench.stats.paired_delta_ci over the items both runs scored), in points.
+Each model is one tagged run in the store (tags: family, stage, step). Every comparison below is fusebench's
+paired comparison (`fusebench.compare.compare_runs`: per-item paired bootstrap 95% CI, McNemar or sign-flip
+permutation p-value, Holm across the benchmarks of the comparison), in points:
+  - each stage (sft, fused, every evaluated source) against base;
+  - fused against SFT: what DPO adds on top of SFT-only (FuseChat-3.0 reports both);
+  - fused against the best source of each benchmark (Holm over those per-benchmark tests, `fusebench.stats.holm`).
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from fusebench.stats import paired_delta_ci
+from fusebench.compare import ALPHA, PairedResult, RunData, compare_runs, load_runs
+from fusebench.stats import holm
 from fusebench.store import Store
+
+GAINS_FILE = "gains.json"
+GAINS_TEXT = "gains.md"
 
 
 @dataclass(frozen=True)
@@ -24,74 +31,143 @@ class EvalTarget:
     step: int = 0
 
 
-def item_scores(store: Store, run_id: str, benchmark: str) -> dict[str, float]:
-    """Per-item score of a run (samples of an item averaged), in points."""
-    per: dict[str, list[float]] = defaultdict(list)
-    for row in store.get_scores(run_id, benchmark):
-        per[row["sample_id"]].append(float(row["score"]))
-    return {k: 100 * sum(v) / len(v) for k, v in per.items()}
+def _paired(result: PairedResult, alpha: float) -> dict[str, Any]:
+    d = result.delta
+    return {
+        "estimate": d.estimate,
+        "low": d.low,
+        "high": d.high,
+        "n": result.n_shared,
+        "test": result.test,
+        "p": result.p,
+        "p_holm": result.p_holm,
+        "mde": result.mde,
+        "significant": result.p_holm < alpha,
+    }
 
 
-def gains(store: Store, runs: Mapping[str, str], benchmarks: Sequence[str]) -> dict[str, Any]:
-    """Per benchmark: each stage's score, and each non-base stage's paired delta over base with a 95% CI.
+def _compare(a: RunData, b: RunData, benchmarks: Sequence[str], alpha: float) -> dict[str, dict[str, Any]]:
+    """benchmark -> paired `b - a` (Holm across `benchmarks`), for the benchmarks both runs have."""
+    keep = set(benchmarks)
+    trimmed = [RunData(r.info, {k: v for k, v in r.results.items() if k in keep}, r.items, r.settings) for r in (a, b)]
+    out = {}
+    for row in compare_runs(trimmed, alpha).rows:
+        result = row.deltas[0]
+        if result is not None:
+            out[row.benchmark] = _paired(result, alpha)
+    return out
 
-    `runs` maps stage name -> run id and must contain "base". When sources were evaluated, each row also
-    says whether the fused model beat the best source.
-    """
+
+def gains(store: Store, runs: Mapping[str, str], benchmarks: Sequence[str], alpha: float = ALPHA) -> dict[str, Any]:
+    """The gains table as plain data. `runs` maps stage name -> run id and must contain "base"."""
+    ids = list(dict.fromkeys(runs.values()))  # a source that is the target itself may share base's run
+    loaded = dict(zip(ids, load_runs(store, ids, list(benchmarks)), strict=True))
+    data = {stage: loaded[run_id] for stage, run_id in runs.items()}
+    base = data["base"]
+    vs_base = {s: _compare(base, d, benchmarks, alpha) for s, d in data.items() if s != "base"}
+    dpo = _compare(data["sft"], data["fused"], benchmarks, alpha) if {"sft", "fused"} <= set(data) else {}
+    sources = [s for s in data if s.startswith("source:")]
     rows = []
     for bench in benchmarks:
-        scores = {stage: item_scores(store, run_id, bench) for stage, run_id in runs.items()}
-        base = scores["base"]
-        row: dict[str, Any] = {"benchmark": bench, "n": len(base), "scores": {}, "delta": {}}
-        for stage, per in scores.items():
-            row["scores"][stage] = sum(per.values()) / len(per) if per else None
-            if stage == "base":
-                continue
-            common = sorted(set(base) & set(per))
-            if common:
-                ci = paired_delta_ci([base[i] for i in common], [per[i] for i in common])
-                row["delta"][stage] = {"estimate": ci.estimate, "low": ci.low, "high": ci.high}
-        sources = {s: v for s, v in row["scores"].items() if s.startswith("source:") and v is not None}
-        if sources and row["scores"].get("fused") is not None:
-            best = max(sources, key=lambda s: sources[s])
-            row["best_source"] = best
-            row["fused_beats_best_source"] = row["scores"]["fused"] > sources[best]
+        scores = {s: _score(d, bench) for s, d in data.items()}
+        row: dict[str, Any] = {
+            "benchmark": bench,
+            "n": (base.results.get(bench) or {}).get("n"),
+            "scores": scores,
+            "delta": {s: per[bench] for s, per in vs_base.items() if bench in per},
+        }
+        if bench in dpo:
+            row["dpo_over_sft"] = dpo[bench]
         rows.append(row)
+    if sources and "fused" in data:
+        _against_best_source(rows, data, sources, alpha)
     stages = [s for s in runs if s != "base"]
     average = {
         s: sum(r["delta"][s]["estimate"] for r in rows) / len(rows)
         for s in stages
         if rows and all(s in r["delta"] for r in rows)
     }
-    return {"runs": dict(runs), "rows": rows, "average_delta": average}
+    return {"runs": dict(runs), "alpha": alpha, "rows": rows, "average_delta": average}
+
+
+def _against_best_source(
+    rows: list[dict[str, Any]], data: Mapping[str, RunData], sources: Sequence[str], alpha: float
+) -> None:
+    """Per benchmark, fused vs the source that scored best there; Holm over the benchmarks so compared."""
+    tested = []
+    for row in rows:
+        scored = {s: row["scores"][s] for s in sources if row["scores"].get(s) is not None}
+        if not scored or row["scores"].get("fused") is None:
+            continue
+        best = max(scored, key=lambda s: scored[s])
+        row["best_source"] = best
+        row["fused_beats_best_source"] = row["scores"]["fused"] > scored[best]
+        paired = _compare(data[best], data["fused"], [row["benchmark"]], alpha).get(row["benchmark"])
+        if paired is not None:
+            row["fused_vs_best_source"] = paired
+            tested.append(paired)
+    for paired, p_holm in zip(tested, holm([t["p"] for t in tested]) if tested else [], strict=True):
+        paired["p_holm"] = p_holm
+        paired["significant"] = p_holm < alpha
+
+
+def _score(run: RunData, bench: str) -> float | None:
+    row = run.results.get(bench)
+    return None if row is None or row["score"] is None else float(row["score"])
+
+
+def _delta(d: Mapping[str, Any] | None) -> str:
+    if not d:
+        return "-"
+    mark = " *" if d["significant"] else ""
+    return f"{d['estimate']:+.1f} [{d['low']:+.1f}, {d['high']:+.1f}] p={d['p_holm']:.3g}{mark}"
 
 
 def format_gains(table: Mapping[str, Any]) -> str:
-    """The gains table: scores per stage, delta over base [95% CI] per trained stage, and the average."""
+    """The gains table: scores per stage, then each trained stage's delta over base [95% CI] with its
+    Holm-adjusted p (* = significant), DPO over SFT, fused vs the best source, and the average delta."""
     from tabulate import tabulate
 
     stages = list(table["runs"])
     deltas = [s for s in stages if s != "base" and not s.startswith("source:")]
     has_sources = any(s.startswith("source:") for s in stages)
-    headers = ["benchmark", "n", *stages, *(f"Δ {s} [95% CI]" for s in deltas)]
+    has_dpo = any("dpo_over_sft" in r for r in table["rows"])
+    headers = ["benchmark", "n", *stages, *(f"Δ {s} vs base [95% CI]" for s in deltas)]
+    if has_dpo:
+        headers.append("Δ fused vs sft (DPO)")
     if has_sources:
-        headers.append("fused > best source")
+        headers.append("fused vs best source")
     body = []
     for r in table["rows"]:
         line = [r["benchmark"], r["n"], *(_fmt(r["scores"].get(s)) for s in stages)]
-        for s in deltas:
-            d = r["delta"].get(s)
-            line.append(f"{d['estimate']:+.1f} [{d['low']:+.1f}, {d['high']:+.1f}]" if d else "-")
+        line += [_delta(r["delta"].get(s)) for s in deltas]
+        if has_dpo:
+            line.append(_delta(r.get("dpo_over_sft")))
         if has_sources:
-            beats = r.get("fused_beats_best_source")
-            line.append("-" if beats is None else f"{'yes' if beats else 'no'} ({r['best_source']})")
+            best = r.get("best_source")
+            line.append("-" if best is None else f"{_delta(r.get('fused_vs_best_source'))} ({best})")
         body.append(line)
     avg = ["average (Δ mean)", "", *([""] * len(stages))]
     avg += [f"{table['average_delta'][s]:+.1f}" if s in table["average_delta"] else "-" for s in deltas]
-    if has_sources:
-        avg.append("")
+    avg += [""] * (int(has_dpo) + int(has_sources))
     body.append(avg)
-    return tabulate(body, headers=headers, disable_numparse=True)
+    alpha = table.get("alpha", ALPHA)
+    note = (
+        f"Δ: paired difference in points over the items both runs scored, 95% paired-bootstrap CI; p: McNemar "
+        f"(0/1 items) or sign-flip permutation, Holm-adjusted across benchmarks; * = significant at {alpha}."
+    )
+    return tabulate(body, headers=headers, disable_numparse=True) + "\n" + note + "\n" + _verdict(table)
+
+
+def _verdict(table: Mapping[str, Any]) -> str:
+    """One line: the held-out benchmarks where the fused model is significantly better (or worse) than base."""
+    fused = [(r["benchmark"], r["delta"].get("fused")) for r in table["rows"]]
+    up = [b for b, d in fused if d and d["significant"] and d["estimate"] > 0]
+    down = [b for b, d in fused if d and d["significant"] and d["estimate"] < 0]
+    parts = [f"significant gain on {', '.join(up)}" if up else "no significant gain"]
+    if down:
+        parts.append(f"significant loss on {', '.join(down)}")
+    return f"fused vs base after Holm correction: {'; '.join(parts)}"
 
 
 def _fmt(v: float | None) -> str:

@@ -8,6 +8,7 @@ inputs and artifact are unchanged is skipped; `force_from` reruns a stage and ev
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import sys
 from collections.abc import Callable
@@ -41,6 +42,14 @@ UPSTREAM = {
     "dpo": ("sft", "build"),
     "eval": ("sft", "dpo"),
 }
+
+
+DISTRIBUTED = ("sft", "dpo")  # the stages that `accelerate launch` runs over several processes
+
+
+def launch_rank() -> tuple[int, int]:
+    """(rank, world size) of this process under torchrun / `accelerate launch` (0, 1 otherwise)."""
+    return int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1"))
 
 
 @dataclass
@@ -112,6 +121,8 @@ class Pipeline:
             if name is not None and name not in STAGES:
                 raise UsageError(f"unknown stage {name!r}; stages: {', '.join(STAGES)}")
         forced = STAGES.index(force_from) if force_from else len(STAGES)
+        rank, world = launch_rank()
+        main = rank == 0  # under `accelerate launch` only rank 0 cleans stage folders and writes the manifest
         outcome = {}
         for i, stage in enumerate(STAGES[: STAGES.index(until) + 1]):
             inputs = self.inputs_hash(stage)
@@ -119,18 +130,26 @@ class Pipeline:
                 self.log(f"[{stage}] up to date, skipped")
                 outcome[stage] = "skipped"
                 continue
+            if world > 1 and stage not in DISTRIBUTED:
+                raise UsageError(
+                    f"stage {stage} runs in one process (this is rank {rank} of {world}): run "
+                    f"`fusebench fuse {'build' if stage in ('sample', 'score', 'build') else stage} CONFIG` first"
+                )
             resume = i < forced and self.manifest.can_resume(stage, inputs)
-            if not resume:
+            if not resume and main:
                 shutil.rmtree(self.stage_dir(stage), ignore_errors=True)
             self.stage_dir(stage).mkdir(parents=True, exist_ok=True)
-            self.manifest.start(stage, inputs)
+            if main:
+                self.manifest.start(stage, inputs)
             self.log(f"[{stage}] {'resuming' if resume else 'running'}")
             try:
                 info = getattr(self, f"_stage_{stage}")()
             except BaseException as exc:  # a kill -9 leaves "running"; anything else says what stopped it
-                self.manifest.fail(stage, f"{type(exc).__name__}: {exc}".splitlines()[0])
+                if main:
+                    self.manifest.fail(stage, f"{type(exc).__name__}: {exc}".splitlines()[0])
                 raise
-            self.manifest.finish(stage, inputs, self.artifact(stage), info)
+            if main:
+                self.manifest.finish(stage, inputs, self.artifact(stage), info)
             outcome[stage] = "ran"
         return outcome
 
@@ -138,10 +157,21 @@ class Pipeline:
     def _stage_sample(self) -> dict[str, Any]:
         from datasets import Dataset
 
-        from fusebench_train.sampling import sample
+        from fusebench_train.sampling import choose_backend, sample, sample_in_venv, vllm_venv
 
-        make = self.make_source_backend or default_backend(self.cfg)
-        rows = sample(self.cfg, self.prompts, self.stage_dir("sample") / "journal.jsonl", make)
+        journal = self.stage_dir("sample") / "journal.jsonl"
+        make = self.make_source_backend
+        if make is None:
+            backend = choose_backend(self.cfg)
+            self.log(f"[sample] backend: {backend}")
+            if backend == "vllm-venv":
+                venv = vllm_venv()
+                assert venv is not None
+                sample_in_venv(self.cfg, venv, journal)
+                make = _nothing_left
+            else:
+                make = default_backend(self.cfg, backend)
+        rows = sample(self.cfg, self.prompts, journal, make)
         _save_dataset(Dataset.from_list(rows), self.artifact("sample"))
         return {"responses": len(rows)}
 
@@ -204,13 +234,16 @@ class Pipeline:
         return {"global_step": _global_step(final)}
 
     def _stage_eval(self) -> dict[str, Any]:
-        from fusebench_train.gains import EvalTarget, format_gains, gains
+        from fusebench.report.export import export_run
+        from fusebench.report.html import write_report
+        from fusebench_train.gains import GAINS_TEXT, EvalTarget, format_gains, gains
 
         cfg = self.cfg
-        targets = [
+        sft_steps = _global_step(self.artifact("sft"))
+        targets = [  # steps count optimizer steps from the target, so `fusebench history` orders base, SFT, fused
             EvalTarget("base", cfg.target),
-            EvalTarget("sft", str(self.artifact("sft")), _global_step(self.artifact("sft"))),
-            EvalTarget("fused", str(self.artifact("dpo")), _global_step(self.artifact("dpo"))),
+            EvalTarget("sft", str(self.artifact("sft")), sft_steps),
+            EvalTarget("fused", str(self.artifact("dpo")), sft_steps + _global_step(self.artifact("dpo"))),
         ]
         if cfg.eval.evaluate_sources:
             targets += [EvalTarget(f"source:{s.name}", s.model) for s in cfg.sources]
@@ -221,10 +254,18 @@ class Pipeline:
             self.log(f"[eval] {t.stage}: {t.model}")
             outcome = self._eval_one(store, t)
             runs[t.stage] = outcome.run_id
-            benchmarks = benchmarks or [r["benchmark"] for r in outcome.results]
+            benchmarks = benchmarks or [r["benchmark"] for r in outcome.results if r.get("score") is not None]
         table = gains(store, runs, benchmarks)
+        text = format_gains(table)
+        folder = self.stage_dir("eval")
+        for run_id in dict.fromkeys(runs.values()):
+            export_run(store, run_id, folder)  # eval/runs/<id>/: results and every sample
+        (folder / GAINS_TEXT).write_text(text + "\n", encoding="utf-8")
+        (folder / "runs" / runs["fused"] / GAINS_TEXT).write_text(text + "\n", encoding="utf-8")
+        write_report(store, list(dict.fromkeys(runs.values())), folder / "report.html", benchmarks)
         self.artifact("eval").write_text(json.dumps(table, indent=2))
-        print(format_gains(table), flush=True)
+        print(text, flush=True)
+        self.log(f"[eval] gains: {folder / GAINS_TEXT}; HTML report (fusebench report): {folder / 'report.html'}")
         return {"runs": runs}
 
     def store(self) -> Any:
@@ -244,7 +285,7 @@ class Pipeline:
             limit=e.limit,
             seed=e.seed,
             generation={"max_new_tokens": e.max_new_tokens} if e.max_new_tokens else {},
-            tags={"family": e.family, "stage": t.stage, "step": str(t.step)},
+            tags=_tags(e.family, t),
             progress=sys.stderr.isatty(),
         )
 
@@ -256,6 +297,18 @@ class Pipeline:
             return make_backend("hf", t.model, BackendOptions(batch_size=e.batch_size))
 
         return run_eval(config, store, make)
+
+
+def _tags(family: str, t: Any) -> dict[str, str]:
+    """Base, SFT and fused are steps of the family (`fusebench history FAMILY`); a source is not a checkpoint of
+    the target, so it names the family under another key (one run per step: a source at step 0 would hide base)."""
+    if t.stage.startswith("source:"):
+        return {"source_of": family, "stage": t.stage}
+    return {"family": family, "stage": t.stage, "step": str(t.step)}
+
+
+def _nothing_left(source: Any) -> Backend:
+    raise UsageError(f"sampling in .venv-vllm left responses of {source.name} missing")
 
 
 def _reply(text: str) -> list[dict[str, str]]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,9 +34,14 @@ def _rows(spec: PromptSet, cfg: FuseConfig) -> list[dict[str, Any]]:
 
 
 def load_prompts(cfg: FuseConfig) -> list[TrainPrompt]:
-    """Every configured prompt set, in order; ids are unique across sets."""
+    """Every configured training prompt set, in order; ids are unique across sets."""
+    return load_prompt_sets(cfg, cfg.prompts)
+
+
+def load_prompt_sets(cfg: FuseConfig, sets: Sequence[PromptSet]) -> list[TrainPrompt]:
+    """The prompts of `sets` (training or validation prompt sets of `cfg`), in order; ids unique across sets."""
     prompts: list[TrainPrompt] = []
-    for spec in cfg.prompts:
+    for spec in sets:
         transform = TRANSFORMS.get(spec.target_transform)
         if transform is None:
             raise UsageError(f"prompt set {spec.path}: unknown target_transform {spec.target_transform!r}")

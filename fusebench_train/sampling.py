@@ -6,8 +6,12 @@ batch in flight; a rerun with the same inputs generates only the (source, prompt
 
 from __future__ import annotations
 
+import dataclasses
 import gc
+import importlib.util
 import json
+import subprocess
+import sys
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -16,6 +20,7 @@ from typing import Any
 from tqdm import tqdm
 
 from fusebench.backends.base import Backend, GenParams
+from fusebench.errors import UsageError
 from fusebench.scorers.base import ScoreInput, get_scorer
 from fusebench_train.config import VERIFIABLE, FuseConfig, SourceModel
 from fusebench_train.prompts import TrainPrompt
@@ -24,14 +29,42 @@ from fusebench_train.select import Scored
 MakeBackend = Callable[[SourceModel], Backend]
 
 
-def default_backend(cfg: FuseConfig) -> MakeBackend:
-    """Build fusebench's HF backend for a source model."""
+def vllm_venv() -> Path | None:
+    """The `.venv-vllm` that scripts/install-vllm.sh builds (beside fusebench's checkout, or in the current
+    directory), when there is one and it is not the interpreter already running."""
+    here = Path(sys.prefix).resolve()
+    for root in (Path(__file__).resolve().parents[1], Path.cwd()):
+        venv = root / ".venv-vllm"
+        if (venv / "bin" / "python").is_file() and venv.resolve() != here:
+            return venv
+    return None
+
+
+def choose_backend(cfg: FuseConfig) -> str:
+    """The sampling backend: the configured one, or for "auto" vLLM when it is importable in this interpreter,
+    "vllm-venv" when a `.venv-vllm` exists (sampling then runs in that venv's Python), else "hf"."""
+    if cfg.sample.backend != "auto":
+        return cfg.sample.backend
+    if importlib.util.find_spec("vllm") is not None:
+        return "vllm"
+    return "vllm-venv" if vllm_venv() is not None else "hf"
+
+
+def default_backend(cfg: FuseConfig, name: str = "hf") -> MakeBackend:
+    """Build fusebench's `name` backend ("hf" or "vllm") for a source model."""
 
     def make(source: SourceModel) -> Backend:
         from fusebench.backends import BackendOptions, make_backend
 
         s = cfg.sample
-        return make_backend("hf", source.model, BackendOptions(batch_size=s.batch_size, dtype=s.dtype, device=s.device))
+        options = BackendOptions(
+            batch_size=s.batch_size,
+            dtype=s.dtype,
+            device=s.device,
+            data_parallel_size=s.data_parallel_size,
+            tensor_parallel_size=s.tensor_parallel_size,
+        )
+        return make_backend(name, source.model, options)
 
     return make
 
@@ -107,6 +140,26 @@ def sample(
     return sorted(rows, key=lambda r: (r["prompt_id"], r["source"], r["index"]))
 
 
+def sample_in_venv(cfg: FuseConfig, venv: Path, journal: Path) -> None:
+    """Run `sample` with the vLLM backend in another venv's Python (`.venv-vllm`: vLLM pins its own torch); it
+    appends to the same journal, so a kill and rerun resume as usual."""
+    payload = {"config": dataclasses.asdict(cfg), "base_dir": cfg.base_dir, "journal": str(journal)}
+    cmd = [str(venv / "bin" / "python"), "-m", "fusebench_train.sampling"]
+    done = subprocess.run(cmd, input=json.dumps(payload), text=True, check=False)
+    if done.returncode != 0:
+        raise UsageError(f"sampling with vLLM in {venv} failed (exit {done.returncode}); see the lines above")
+
+
+def _main() -> None:
+    """Entry of `sample_in_venv`: the config and journal as JSON on stdin."""
+    from fusebench_train.config import parse_config
+    from fusebench_train.prompts import load_prompts
+
+    payload = json.loads(sys.stdin.read())
+    cfg = parse_config(payload["config"], payload["base_dir"])
+    sample(cfg, load_prompts(cfg), Path(payload["journal"]), default_backend(cfg, "vllm"))
+
+
 def score(cfg: FuseConfig, prompts: Sequence[TrainPrompt], rows: Sequence[dict[str, Any]]) -> list[Scored]:
     """Verifiable prompts: 1.0/0.0 from the prompt set's fusebench scorer; open-ended: the reward model."""
     by_id = {p.id: p for p in prompts}
@@ -148,3 +201,7 @@ def _scored(row: dict[str, Any], value: float, correct: bool | None) -> Scored:
         correct=correct,
         n_tokens=int(row["n_tokens"]),
     )
+
+
+if __name__ == "__main__":  # vLLM starts its engine with multiprocessing spawn: the guard is needed
+    _main()

@@ -74,6 +74,7 @@ def _finish(trainer: Any, tokenizer: Any, stage_dir: Path) -> Path:
         shutil.rmtree(final, ignore_errors=True)
         tmp.rename(final)
         shutil.rmtree(stage_dir / "checkpoints", ignore_errors=True)  # the stage is done: nothing to resume
+    trainer.accelerator.wait_for_everyone()  # other ranks return once `final` is in place
     return final
 
 

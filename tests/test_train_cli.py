@@ -88,35 +88,6 @@ def test_path_hash_depends_on_names_and_contents(tmp_path: Path) -> None:
     assert path_hash(a) != path_hash(b)
 
 
-def test_gains_table_paired_deltas_average_and_best_source(tmp_path: Path) -> None:
-    from fusebench.store import Store
-    from fusebench_train.gains import format_gains, gains
-
-    store = Store(f"sqlite:///{tmp_path / 'db.sqlite'}")
-    results = {  # run -> benchmark -> per-item 0/1 scores
-        "r-base": {"gsm8k": [0, 0, 1, 0], "math500": [0, 1]},
-        "r-fused": {"gsm8k": [1, 0, 1, 1], "math500": [0, 1]},
-        "r-src": {"gsm8k": [1, 1, 1, 1], "math500": [0, 0]},
-    }
-    store.put_scores(
-        [
-            {"run_id": run, "benchmark": bench, "sample_id": str(i), "sample_index": 0, "generation_key": "k",
-             "score": float(v)}
-            for run, per in results.items() for bench, values in per.items() for i, v in enumerate(values)
-        ]
-    )  # fmt: skip
-    runs = {"base": "r-base", "fused": "r-fused", "source:big": "r-src"}
-    table = gains(store, runs, ["gsm8k", "math500"])
-    gsm, m500 = table["rows"]
-    assert gsm["delta"]["fused"]["estimate"] == 50.0 and m500["delta"]["fused"]["estimate"] == 0.0
-    assert gsm["delta"]["fused"]["low"] <= 50.0 <= gsm["delta"]["fused"]["high"]
-    assert (gsm["fused_beats_best_source"], m500["fused_beats_best_source"]) == (False, True)
-    assert table["average_delta"]["fused"] == 25.0
-    text = format_gains(table)
-    for needle in ("gsm8k", "math500", "+50.0", "no (source:big)", "yes (source:big)", "average (Δ mean)", "+25.0"):
-        assert needle in text
-
-
 def test_a_failing_stage_is_marked_failed_and_stays_resumable(tmp_path: Path) -> None:
     from fusebench_train.config import parse_config
     from fusebench_train.pipeline import Pipeline

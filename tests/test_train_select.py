@@ -245,6 +245,11 @@ def test_example_configs_load() -> None:
     assert tiny.resolve_path(tiny.prompts[0].path).is_file()
     with pytest.raises(UsageError, match="file not found"):  # its prompt sets are not bundled
         load_config(REPO / "examples" / "fusechat3-llama31-8b.yaml")
+    big = load_config(REPO / "examples" / "fusechat3-llama31-8b.yaml", require_files=False)  # a dry run's load
+    assert big.sample.backend == "vllm" and big.sft.accelerate_config == "examples/accelerate/zero3.yaml"
+    small = load_config(REPO / "examples" / "fuse-small.yaml")
+    assert [s.model for s in small.sources] == ["qwen2.5-coder-0.5b-instruct-gguf", "smollm2-135m-instruct"]
+    assert all(small.resolve_path(p.path).is_file() for p in [*small.prompts, *small.validation])
 
 
 def test_bundled_train_prompts_are_disjoint_from_gsm8k_test() -> None:

@@ -1,0 +1,186 @@
+"""The plan of the fusion examples (fast: no model): sizes, disjointness of the training prompts from every held-out
+set by normalised content hash (not only by id), the 8B recipe's dry run, the sampling backend choice, and the
+guard that keeps `accelerate launch` ranks to the training stages."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from fusebench import cli, plugins
+from fusebench.errors import UsageError
+from fusebench_train import cli as train_cli
+from fusebench_train import sampling
+from fusebench_train.bundle import MBPP_TEST_IDS, mbpp_text
+from fusebench_train.config import load_config, parse_config
+from fusebench_train.disjoint import benchmark_texts, fingerprints, overlaps, strip_template
+from fusebench_train.pipeline import Pipeline
+from fusebench_train.plan import format_plan, make_plan
+from fusebench_train.prompts import load_prompt_sets
+from tests.conftest import REPO
+
+SMALL = REPO / "examples" / "fuse-small.yaml"
+BIG = REPO / "examples" / "fusechat3-llama31-8b.yaml"
+SHARED_MBPP = REPO.parent / "shared" / "data" / "mbpp" / "mbpp.jsonl"
+
+
+class _EntryPoint:
+    name = "fuse"
+
+    def load(self):  # type: ignore[no-untyped-def]
+        return train_cli.register
+
+
+@pytest.fixture(autouse=True)
+def _plugin_registered(monkeypatch: pytest.MonkeyPatch) -> None:
+    """As if the `fusebench.plugins` entry point of this package were installed."""
+    monkeypatch.setattr(plugins, "entry_points", lambda group: [_EntryPoint()] if group == plugins.GROUP else [])
+
+
+@pytest.fixture(scope="module")
+def small_prompts() -> dict[str, str]:
+    """Every training and validation prompt of the small example: id -> the text it shows (template lines out)."""
+    cfg = load_config(SMALL)
+    out = {}
+    for kind, sets in (("train", cfg.prompts), ("val", cfg.validation)):
+        for spec in sets:
+            for p in load_prompt_sets(cfg, [spec]):
+                out[f"{kind}:{p.domain}:{p.id}"] = strip_template(p.messages[-1]["content"], spec.prompt_template)
+    return out
+
+
+def test_small_plan_sizes() -> None:
+    plan = make_plan(load_config(SMALL), str(SMALL))
+    domains = {d.domain: d for d in plan.domains}
+    math, code = domains["math"], domains["code"]
+    assert (math.prompts, code.prompts) == (300, 263)
+    assert (math.responses, code.responses) == (300 * 4 * 2, 263 * 4 * 2)
+    assert (math.sft_prompts, math.dpo_prompts, code.sft_prompts, code.dpo_prompts) == (150, 150, 132, 131)
+    assert plan.validation == {"math": 100, "code": 40} and plan.validation_in_training == 0
+    sft, dpo = plan.train
+    assert (sft.max_examples, sft.effective_batch, sft.max_steps) == (282, 16, 18 * 3)  # 282/16 -> 18 steps/epoch
+    assert (dpo.max_examples, dpo.effective_batch, dpo.max_steps) == (281, 16, 18 * 2)
+    assert plan.eval_benchmarks == [("mbpp_plus", None), ("humaneval", None), ("gsm8k", 250)]
+    assert plan.eval_models == ["base", "sft", "fused", "source:qwen2.5-coder-0.5b", "source:smollm2-135m"]
+    assert {o.eval_set: o.train_ids for o in plan.overlaps} == {"mbpp_plus": (), "humaneval": (), "gsm8k": ()}
+    text = format_plan(plan)
+    for needle in ("qwen2.5-coder-0.5b-instruct-gguf", "2,400", "overlap with mbpp_plus (399 items", "gsm8k (250)"):
+        assert needle in text
+
+
+def test_small_prompts_are_disjoint_from_every_held_out_set(small_prompts: dict[str, str]) -> None:
+    held_out = {b: benchmark_texts(b) for b in ("mbpp_plus", "humaneval", "gsm8k")}  # gsm8k: all 1,319 test items
+    assert (len(held_out["mbpp_plus"]), len(held_out["humaneval"]), len(held_out["gsm8k"])) == (399, 164, 1319)
+    if SHARED_MBPP.is_file():  # MBPP's test split is not bundled: checked where the shared data is
+        rows = [json.loads(line) for line in SHARED_MBPP.read_text().splitlines()]
+        held_out["mbpp_test"] = [mbpp_text(r) for r in rows if r["task_id"] in MBPP_TEST_IDS]
+        assert len(held_out["mbpp_test"]) == 500
+    assert len(small_prompts) == 300 + 263 + 100 + 40
+    for o in overlaps(small_prompts, held_out):
+        assert o.train_ids == (), f"{o.eval_set}: {o.train_ids[:5]}"
+    # by id too: no MBPP+ task and no MBPP test-split task among the code prompts
+    plus = {i.removeprefix("Mbpp/") for i in _ids("mbpp_plus")}
+    code_ids = {k.rsplit(":", 1)[1] for k in small_prompts if ":code:" in k}
+    assert len(code_ids) == 303 and not code_ids & plus and not {int(i) for i in code_ids} & set(MBPP_TEST_IDS)
+    # validation is carved from the training sources, apart from the training prompts
+    train = {k: v for k, v in small_prompts.items() if k.startswith("train:")}
+    val = [v for k, v in small_prompts.items() if k.startswith("val:")]
+    assert overlaps(train, {"validation": val})[0].train_ids == ()
+
+
+def _ids(benchmark: str) -> list[str]:
+    from fusebench.evaluate import load_benchmark_items
+    from fusebench.spec import get_benchmark
+
+    return [item.id for item in load_benchmark_items(get_benchmark(benchmark)).items]
+
+
+def test_content_hash_catches_a_reworded_copy_that_ids_miss() -> None:
+    plus = benchmark_texts("mbpp_plus")[0]  # Mbpp/2: a task line and an assert line
+    task, test = [line for line in plus.splitlines() if len(line) > 20][:2]
+    copy = f"{task.upper()}  \nYour code should pass this test:\n {test.replace(' ', '')}"
+    other = "Write a function that reverses the words of a sentence.\nassert rev('a b') == 'b a'"
+    found = overlaps({"9001": copy, "9002": other, "9003": task.rstrip(".") + "!"}, {"mbpp_plus": [plus]})[0]
+    assert found.train_ids == ("9001", "9003")
+    assert fingerprints("return x") & fingerprints("import math\nreturn x") == set()  # short lines do not count
+
+
+def test_template_lines_are_not_content() -> None:
+    template = "{text}\nYour code should pass this test:\n{test_list[0]}\nWrite the function in a ```python code block."
+    a = template.format(text="Write a function to add two numbers.", test_list=["assert add(1, 2) == 3"])
+    b = template.format(text="Write a function to find the longest word.", test_list=["assert longest('a bb') == 'bb'"])
+    assert overlaps({"a": a}, {"b": [b]})[0].train_ids == ("a",)  # the boilerplate alone looks like a copy
+    assert overlaps({"a": strip_template(a, template)}, {"b": [strip_template(b, template)]})[0].train_ids == ()
+
+
+def test_big_recipe_dry_run_prints_plan_and_accelerate_commands(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["fuse-and-eval", str(BIG), "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    for needle in (
+        "target: meta-llama/Llama-3.1-8B-Instruct",
+        "qwen2.5-72b-instruct: Qwen/Qwen2.5-72B-Instruct",
+        "vllm, data-parallel-size 2 x tensor-parallel-size 4",
+        "prompt files not here yet",
+        f"accelerate launch --config_file examples/accelerate/zero3.yaml -m fusebench.cli fuse sft {BIG}",
+        f"accelerate launch --config_file examples/accelerate/zero3.yaml -m fusebench.cli fuse dpo {BIG}",
+        f"fusebench fuse build {BIG}",
+    ):
+        assert needle in out, needle
+    assert cli.main(["fuse", "plan", str(BIG)]) == 0
+    assert capsys.readouterr().out == out
+
+
+def test_big_recipe_plan_with_prompt_files(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    raw = yaml.safe_load(BIG.read_text())
+    counts = {"instruction": 50, "math": 30, "code": 20}
+    for spec in raw["prompts"]:
+        rows = [{"id": i, "task_id": i, "prompt": "p", "problem": "p", "expected_answer": "1", "test_list": []}
+                for i in range(counts[spec["domain"]])]  # fmt: skip
+        spec["path"] = str(tmp_path / f"{spec['domain']}.jsonl")
+        Path(spec["path"]).write_text("".join(json.dumps(r) + "\n" for r in rows))
+    for stage in ("sft", "dpo"):
+        for key in ("deepspeed", "accelerate_config"):
+            raw[stage][key] = str(REPO / raw[stage][key])
+    config = tmp_path / "big.yaml"
+    config.write_text(yaml.safe_dump(raw))
+    plan = make_plan(load_config(config), str(config))
+    got = {d.domain: (d.prompts, d.responses, d.sft_prompts, d.dpo_prompts) for d in plan.domains}
+    assert got == {  # 4 sources; 5/5/8 samples per prompt; 40% of the prompts to SFT
+        "instruction": (50, 50 * 5 * 4, 20, 30),
+        "math": (30, 30 * 5 * 4, 12, 18),
+        "code": (20, 20 * 8 * 4, 8, 12),
+    }
+    sft, dpo = plan.train
+    assert (sft.processes, sft.effective_batch, sft.max_examples, sft.max_steps) == (8, 128, 40, 3)
+    assert (dpo.processes, dpo.effective_batch, dpo.max_examples, dpo.max_steps) == (8, 128, 60, 1)
+
+
+def test_sampling_backend_choice(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    cfg = load_config(SMALL)
+    monkeypatch.setattr(sampling.importlib.util, "find_spec", lambda name: None)  # no vLLM in this interpreter
+    monkeypatch.setattr(sampling, "__file__", str(tmp_path / "pkg" / "fusebench_train" / "sampling.py"))
+    monkeypatch.chdir(tmp_path)
+    assert sampling.choose_backend(cfg) == "hf"
+    python = tmp_path / ".venv-vllm" / "bin" / "python"
+    python.parent.mkdir(parents=True)
+    python.write_text("")
+    assert sampling.choose_backend(cfg) == "vllm-venv" and sampling.vllm_venv() == tmp_path / ".venv-vllm"
+    monkeypatch.setattr(sampling.importlib.util, "find_spec", lambda name: object())  # vLLM importable here
+    assert sampling.choose_backend(cfg) == "vllm"
+    raw = yaml.safe_load(SMALL.read_text())
+    pinned = parse_config({**raw, "sample": {**raw["sample"], "backend": "hf"}}, SMALL.parent)
+    assert sampling.choose_backend(pinned) == "hf"
+    with pytest.raises(UsageError, match=r"sample\.backend: 'tpu' not one of"):
+        parse_config({**raw, "sample": {**raw["sample"], "backend": "tpu"}}, SMALL.parent)
+
+
+def test_accelerate_ranks_run_only_training_stages(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RANK", "1")
+    monkeypatch.setenv("WORLD_SIZE", "8")
+    cfg = load_config(SMALL, work_dir=str(tmp_path / "w"))
+    with pytest.raises(UsageError, match=r"stage sample runs in one process \(this is rank 1 of 8\).*fuse build"):
+        Pipeline(cfg, log=lambda msg: None).run(until="sft")
+    assert not (tmp_path / "w" / "manifest.json").exists()
