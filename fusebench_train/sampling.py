@@ -14,6 +14,7 @@ import subprocess
 import sys
 from collections import defaultdict
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,7 @@ from tqdm import tqdm
 from fusebench.backends.base import Backend, GenParams
 from fusebench.errors import UsageError
 from fusebench.scorers.base import ScoreInput, get_scorer
+from fusebench.scoring import PARALLEL_SCORERS
 from fusebench_train.config import VERIFIABLE, FuseConfig, SourceModel
 from fusebench_train.prompts import TrainPrompt
 from fusebench_train.select import Scored
@@ -160,19 +162,31 @@ def _main() -> None:
     sample(cfg, load_prompts(cfg), Path(payload["journal"]), default_backend(cfg, "vllm"))
 
 
-def score(cfg: FuseConfig, prompts: Sequence[TrainPrompt], rows: Sequence[dict[str, Any]]) -> list[Scored]:
-    """Verifiable prompts: 1.0/0.0 from the prompt set's fusebench scorer; open-ended: the reward model."""
+def score(
+    cfg: FuseConfig, prompts: Sequence[TrainPrompt], rows: Sequence[dict[str, Any]], progress: bool = True
+) -> list[Scored]:
+    """Verifiable prompts: 1.0/0.0 from the prompt set's fusebench scorer (sandboxed code runs in parallel threads,
+    as fusebench's own scoring does); open-ended: the reward model. A progress bar shows programs/answers checked."""
     by_id = {p.id: p for p in prompts}
     scored: list[Scored | None] = [None] * len(rows)
-    open_ended = []
-    for i, r in enumerate(rows):
-        p = by_id[r["prompt_id"]]
-        if p.domain in VERIFIABLE:
-            assert p.scorer is not None
-            value = get_scorer(p.scorer)(ScoreInput(output=r["text"], target=p.target, item=p.item)).value
-            scored[i] = _scored(r, float(value), value >= 1.0)
-        else:
-            open_ended.append(i)
+    verifiable = [i for i, r in enumerate(rows) if by_id[r["prompt_id"]].domain in VERIFIABLE]
+    open_ended = [i for i, r in enumerate(rows) if by_id[r["prompt_id"]].domain not in VERIFIABLE]
+    bar = tqdm(total=len(verifiable), desc="score (checked answers)", unit="response", disable=not progress)
+
+    def check(i: int) -> None:
+        p = by_id[rows[i]["prompt_id"]]
+        assert p.scorer is not None
+        value = get_scorer(p.scorer)(ScoreInput(output=rows[i]["text"], target=p.target, item=p.item)).value
+        scored[i] = _scored(rows[i], float(value), value >= 1.0)
+        bar.update(1)
+
+    with bar:
+        parallel = [i for i in verifiable if by_id[rows[i]["prompt_id"]].scorer in PARALLEL_SCORERS]
+        with ThreadPoolExecutor() as pool:
+            list(pool.map(check, parallel))
+        for i in verifiable:
+            if scored[i] is None:
+                check(i)
     if open_ended:
         from fusebench_train.reward import RewardModel
 
