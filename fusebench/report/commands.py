@@ -1,13 +1,18 @@
-"""Subcommands that read stored runs: compare, diff, history, gate, tag, report."""
+"""Subcommands that read stored runs: runs (its table), compare, diff, history, gate, tag, report."""
 
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fusebench.errors import UsageError
+
+if TYPE_CHECKING:
+    from fusebench.store import Store
 
 _FORMATS = ("terminal", "markdown", "csv", "latex", "json")
 
@@ -19,6 +24,44 @@ def _benchmarks(text: str | None) -> list[str] | None:
     if not names:
         raise UsageError("--benchmarks names no benchmark")
     return names
+
+
+def _duration(run: dict[str, Any]) -> str:
+    """Start to finish (a resumed run counts from its first start); blank while it has not finished."""
+    start, end = run.get("started_at"), run.get("finished_at")
+    if not isinstance(start, dt.datetime) or not isinstance(end, dt.datetime):
+        return ""
+    seconds = max(0, round((end - start).total_seconds()))
+    hours, rest = divmod(seconds, 3600)
+    return f"{hours}h{rest // 60:02d}m" if hours else f"{rest // 60}m{rest % 60:02d}s"
+
+
+def _scores(results: Sequence[dict[str, Any]]) -> tuple[str, str]:
+    """(plain-mean average as the run's table computes it, each benchmark's score) of a run's stored results."""
+    from fusebench.report.table import average
+    from fusebench.spec import averaged
+
+    results = [r for r in results if r["score"] is not None]
+    counted = averaged(r["benchmark"] for r in results)
+    avg = average([r["score"] for r in results if r["benchmark"] in counted])
+    each = " ".join(f"{r['benchmark']}:{r['score']:.1f}" for r in sorted(results, key=lambda r: r["benchmark"]))
+    return ("" if avg is None else f"{avg:.2f}"), each
+
+
+def runs_table(store: Store) -> str:
+    """`fusebench runs`: one row per stored run, oldest first, with its tags, duration and scores."""
+    from tabulate import tabulate
+
+    rows = []
+    for r in store.list_runs():
+        avg, each = _scores(store.get_benchmark_results(r["id"]))
+        tags = " ".join(f"{k}={v}" for k, v in sorted((r.get("tags") or {}).items()))
+        started = r["started_at"].strftime("%Y-%m-%d %H:%M") if isinstance(r["started_at"], dt.datetime) else ""
+        what = r["suite"] or ",".join(r["benchmarks"])
+        rows.append([r["id"], r["model"], r["backend"], what, r["status"], tags, started, _duration(r), avg, each])
+    headers = ["run", "model", "backend", "suite", "status", "tags", "started", "duration", "average", "scores"]
+    widths = [None, 32, None, 24, None, 24, None, None, None, 48]
+    return tabulate(rows, headers=headers, maxcolwidths=widths, disable_numparse=True)
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
