@@ -91,7 +91,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if args.engine == "lm-eval":
         return _eval_lm_eval(args)
     from fusebench.backends import BackendOptions, make_backend
-    from fusebench.evaluate import EvalConfig, run_eval
+    from fusebench.evaluate import EvalConfig, describe_incomplete, run_eval
+    from fusebench.exits import EXIT_INCOMPLETE, Interrupted
     from fusebench.report.export import export_run
     from fusebench.report.table import results_table
 
@@ -135,7 +136,13 @@ def cmd_eval(args: argparse.Namespace) -> int:
         max_num_seqs=args.max_num_seqs,
         enable_prefix_caching=not args.no_prefix_caching,
     )
-    outcome = run_eval(config, store, lambda: make_backend(args.backend, args.model, options))
+    try:
+        outcome = run_eval(config, store, lambda: make_backend(args.backend, args.model, options))
+    except Interrupted as stop:
+        run = f"run {stop.run_id} " if stop.run_id else ""
+        print(f"fusebench: {run}interrupted ({stop.signal_name}); what finished is stored: rerun the same command "
+              "to resume", file=sys.stderr)  # fmt: skip
+        return stop.exit_code
     folder = export_run(store, outcome.run_id, args.output_dir)
     print(results_table(outcome.results, outcome.not_implemented))
     print(
@@ -143,14 +150,12 @@ def cmd_eval(args: argparse.Namespace) -> int:
         f"{outcome.model_calls} generated, {outcome.cached} from cache; per-sample logs in {folder}"
     )
     if outcome.status != "complete":
-        missing = ", ".join(
-            f"{b}: {v['missing']} judgments missing ({v['reason']})" for b, v in outcome.incomplete.items()
-        )
         print(
-            f"fusebench: run {outcome.run_id} is INCOMPLETE ({missing}); rerun the same command "
-            "(with a higher --judge-budget-usd if the budget stopped it) to finish it",
+            f"fusebench: run {outcome.run_id} is INCOMPLETE ({describe_incomplete(outcome.incomplete)}); rerun the "
+            "same command (with a higher --judge-budget-usd if the budget stopped it) to finish it",
             file=sys.stderr,
         )
+        return EXIT_INCOMPLETE
     return 0
 
 
@@ -203,16 +208,14 @@ def _tags(args: argparse.Namespace) -> dict[str, str]:
 
 
 def cmd_runs(args: argparse.Namespace) -> int:
-    from fusebench.report.commands import runs_table
+    from tabulate import tabulate
 
-    print(runs_table(_open_store(args)))
-    return 0
-
-
-def cmd_models(args: argparse.Namespace) -> int:
-    from fusebench.models import models_listing
-
-    print(models_listing())
+    store = _open_store(args)
+    rows = [
+        [r["id"], r["model"], r["backend"], r["suite"] or ",".join(r["benchmarks"]), r["status"], r["started_at"]]
+        for r in store.list_runs()
+    ]
+    print(tabulate(rows, headers=["run", "model", "backend", "suite", "status", "started"]))
     return 0
 
 
@@ -248,7 +251,8 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_rescore(args: argparse.Namespace) -> int:
-    from fusebench.evaluate import rescore_run
+    from fusebench.evaluate import describe_incomplete, rescore_run
+    from fusebench.exits import EXIT_INCOMPLETE
     from fusebench.report.export import export_run
     from fusebench.report.table import results_table
 
@@ -257,6 +261,10 @@ def cmd_rescore(args: argparse.Namespace) -> int:
     run = store.get_run(args.run_id)
     export_run(store, run["id"], args.output_dir)
     print(results_table(results, (run["summary"] or {}).get("not_implemented", [])))
+    if run["status"] != "complete":
+        print(f"fusebench: run {run['id']} is INCOMPLETE ({describe_incomplete(run['summary']['incomplete'])}); "
+              "rerun its eval to finish it", file=sys.stderr)  # fmt: skip
+        return EXIT_INCOMPLETE
     return 0
 
 
@@ -332,9 +340,6 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("list", help="benchmarks and suites")
     p.set_defaults(func=cmd_list)
-
-    p = sub.add_parser("models", help="built-in model aliases: the package that ships each, where it is found")
-    p.set_defaults(func=cmd_models)
 
     p = sub.add_parser("rescore", help="re-score a stored run without calling the model")
     p.add_argument("run_id")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import secrets
+import signal
+import threading
 import time
 from collections import defaultdict
 from collections.abc import Callable, Sequence
@@ -16,18 +18,17 @@ from fusebench.backends.base import Backend, Completion, Conversation, GenParams
 from fusebench.data import Item, LoadedData, load_items
 from fusebench.environment import environment
 from fusebench.errors import UsageError
+from fusebench.exits import Interrupted, signals_raise
 from fusebench.keys import generation_key, stable_hash
 from fusebench.prompts import build_conversation
 from fusebench.scoring import JudgedScore, score_benchmark, score_judged
 from fusebench.spec import BenchmarkSpec, get_benchmark, get_suite
-from fusebench.store import Store, to_jsonable
+from fusebench.store import Store, now, to_jsonable
 
 if TYPE_CHECKING:
     from fusebench.judging.stage import BenchmarkJudgments, JudgeOptions, JudgeStage
 
 log = logging.getLogger(__name__)
-
-FLUSH_SECONDS = 0.5
 
 
 @dataclass
@@ -158,6 +159,8 @@ def build_requests(
             if p.spec.turns > 1:
                 params = {**params, "turn": turn}
             for j in range(item_params.n):
+                if history is not None and (p.spec.id, item.id, j) not in history:
+                    continue  # its previous turn has no answer (a failed request): nothing to build on
                 previous = history[(p.spec.id, item.id, j)] if history is not None else None
                 conv = _conversation(p.spec, item, turn, previous)
                 key = generation_key(
@@ -176,33 +179,97 @@ def build_requests(
 def next_turn_history(
     requests: Sequence[Request], stored: dict[str, dict[str, Any]]
 ) -> dict[tuple[str, str, int], Conversation]:
-    """Each request's conversation extended with its stored answer: the history that the next turn builds on."""
+    """Each answered request's conversation extended with its stored answer: the history the next turn builds on
+    (a failed or missing answer continues nothing)."""
     return {
         (r.benchmark, r.item.id, r.sample_index): [
             *r.conversation,
             {"role": "assistant", "content": stored[r.key]["output"]},
         ]
         for r in requests
+        if r.key in stored and answered(stored[r.key])
     }
 
 
+def answered(generation: dict[str, Any]) -> bool:
+    """A stored generation is an answer unless its request failed (finish_reason "error"): a failed one is never
+    served from the cache, never scored nor judged, and leaves its run incomplete until a rerun retries it."""
+    return generation["finish_reason"] != "error"
+
+
+def unanswered_items(requests: Sequence[Request], stored: dict[str, dict[str, Any]]) -> dict[str, set[str]]:
+    """benchmark -> ids of items with a failed (or absent) generation in any sample or turn."""
+    failed: dict[str, set[str]] = defaultdict(set)
+    for r in requests:
+        if r.key not in stored or not answered(stored[r.key]):
+            failed[r.benchmark].add(r.item.id)
+    return dict(failed)
+
+
 class GenerationWriter:
-    """Buffers completions and commits them at most every FLUSH_SECONDS: a kill loses under a second."""
+    """Commits completions as they arrive, on a committer thread, while the producer goes on (a backend decoding
+    its next batch): a batch's answers are in the store within milliseconds of the batch's end, not when the next
+    batch ends. Rows that arrive during a commit go together in the next one. `flush()` commits what is buffered
+    and stops the thread (call it in a `finally`); a later `add()` starts it again."""
 
     def __init__(self, store: Store) -> None:
         self.store = store
-        self.rows: list[dict[str, Any]] = []
-        self.last = time.monotonic()
+        self._rows: list[dict[str, Any]] = []
+        self._wake = threading.Condition()
+        self._stopping = False
+        self._error: BaseException | None = None
+        self._thread: threading.Thread | None = None
 
     def add(self, row: dict[str, Any]) -> None:
-        self.rows.append(row)
-        if time.monotonic() - self.last >= FLUSH_SECONDS:
-            self.flush()
+        with self._wake:
+            self._raise_error()
+            self._rows.append(row)
+            if self._thread is None:
+                self._stopping = False
+                self._thread = threading.Thread(target=self._commit_loop, name="fusebench-commit", daemon=True)
+                self._thread.start()
+            self._wake.notify()
 
     def flush(self) -> None:
-        self.store.put_generations(self.rows)
-        self.rows = []
-        self.last = time.monotonic()
+        """Commit every row added so far and stop the committer. An interruption (SIGINT/SIGTERM) that arrives
+        meanwhile waits for the commit, then goes on."""
+        with self._wake:
+            thread, self._stopping = self._thread, True
+            self._wake.notify()
+        interrupted: Interrupted | None = None
+        while thread is not None and thread.is_alive():
+            try:
+                thread.join()
+            except Interrupted as exc:  # a second signal acts at once (exits.signals_raise)
+                interrupted = exc
+        with self._wake:
+            self._thread = None
+            if self._rows and self._error is None:  # the thread stopped before these (a race with a later add)
+                self.store.put_generations(self._rows)
+                self._rows = []
+            self._raise_error()
+        if interrupted is not None:
+            raise interrupted
+
+    def _commit_loop(self) -> None:
+        while True:
+            with self._wake:
+                while not self._rows and not self._stopping:
+                    self._wake.wait()
+                rows, self._rows = self._rows, []
+            if not rows:
+                return
+            try:
+                self.store.put_generations(rows)
+            except BaseException as exc:  # raised in the producer's thread by its next add() or flush()
+                with self._wake:
+                    self._error = exc
+                return
+
+    def _raise_error(self) -> None:
+        if self._error is not None:
+            error, self._error = self._error, None
+            raise error
 
 
 def generate_missing(
@@ -304,7 +371,18 @@ def run_eval(
     make_judge: Callable[[str], Backend] | None = None,
 ) -> EvalOutcome:
     """Run (or resume) one eval and return its per-benchmark results. `make_judge(model)` builds a judge backend
-    (default: from config.judge, an OpenAI-compatible API unless it says hf)."""
+    (default: from config.judge, an OpenAI-compatible API unless it says hf). SIGINT and SIGTERM commit what
+    finished, mark the run "interrupted" and raise exits.Interrupted (its run_id set)."""
+    with signals_raise():
+        return _run_eval(config, store, make_backend, make_judge)
+
+
+def _run_eval(
+    config: EvalConfig,
+    store: Store,
+    make_backend: Callable[[], Backend],
+    make_judge: Callable[[str], Backend] | None,
+) -> EvalOutcome:
     planned = plan_benchmarks(config)
     stage = _judge_stage(config, store, planned, make_judge)
     backend = make_backend()
@@ -355,15 +433,21 @@ def run_eval(
     not_implemented = [p.spec.id for p in planned if p.data is None]
     try:
         requests, calls, cached = _generate_turns(config, store, backend, planned, fingerprint)
-        judgments, fingerprints = _run_judges(stage, store, planned, requests)
-        results = score_run(store, run_id, planned, requests, judgments)
+        failed = unanswered_items(requests, store.get_generations(r.key for r in requests))
+        judgments, fingerprints = _run_judges(stage, store, planned, requests, failed)
+        results = score_run(store, run_id, planned, requests, judgments, failed)
+        incomplete = _incomplete(judgments, stage, failed)
+        status = "incomplete" if incomplete else "complete"
+        summary = {"results": results, "not_implemented": not_implemented, "judge_fingerprints": fingerprints}
+        store.finish_run(run_id, status, {**summary, "incomplete": incomplete})
+    except KeyboardInterrupt as exc:  # SIGINT/SIGTERM: what finished is committed (generate_missing's finally)
+        interrupted = exc if isinstance(exc, Interrupted) else Interrupted(signal.SIGINT)
+        store.finish_run(run_id, "interrupted", None)
+        interrupted.run_id = run_id
+        raise interrupted from None
     except BaseException:
         store.finish_run(run_id, "failed", None)
         raise
-    incomplete = _incomplete(judgments, stage)
-    status = "incomplete" if incomplete else "complete"
-    summary = {"results": results, "not_implemented": not_implemented, "judge_fingerprints": fingerprints}
-    store.finish_run(run_id, status, {**summary, "incomplete": incomplete})
     return EvalOutcome(run_id, resumed, calls, cached, results, not_implemented, status, incomplete)
 
 
@@ -376,7 +460,8 @@ def _generate_turns(
     requests = build_requests(planned, fingerprint)
     turn = 0
     while requests:
-        cached = {} if config.no_cache else store.get_generations(r.key for r in requests)
+        stored = {} if config.no_cache else store.get_generations(r.key for r in requests)
+        cached = {key: g for key, g in stored.items() if answered(g)}
         missing = [r for r in requests if r.key not in cached]
         # with n > 1 the backend produces all samples of an item together: regenerate the whole item
         missing_items = {(r.benchmark, r.item.id) for r in missing}
@@ -412,9 +497,11 @@ def _run_judges(
     store: Store,
     planned: Sequence[PlannedBenchmark],
     requests: Sequence[Request],
+    failed: dict[str, set[str]],
     fingerprints: dict[str, dict[str, Any]] | None = None,
 ) -> tuple[dict[str, BenchmarkJudgments], dict[str, dict[str, Any]]]:
-    """Judge every judged benchmark's stored outputs; fingerprints (from a stored run) stand in for the backends."""
+    """Judge every judged benchmark's answered items (`failed`: items without an answer, left out); fingerprints
+    (from a stored run) stand in for the backends."""
     from fusebench.judging.stage import build_tasks
 
     judged = _judged(planned)
@@ -425,7 +512,8 @@ def _run_judges(
     used = {}
     for p in judged:
         assert p.spec.judge is not None and p.data is not None
-        tasks = build_tasks(p.spec, p.data.items, _model_outputs(requests, stored, p.spec.id))
+        items = [i for i in p.data.items if i.id not in failed.get(p.spec.id, ())]
+        tasks = build_tasks(p.spec, items, _model_outputs(requests, stored, p.spec.id))
         if fingerprints is None:
             fp = stage.backend(stage.options.model_for(p.spec.judge)).fingerprint()
         else:
@@ -435,9 +523,29 @@ def _run_judges(
     return judgments, used
 
 
-def _incomplete(judgments: dict[str, BenchmarkJudgments], stage: JudgeStage | None) -> dict[str, dict[str, Any]]:
+def _incomplete(
+    judgments: dict[str, BenchmarkJudgments], stage: JudgeStage | None, failed: dict[str, set[str]]
+) -> dict[str, dict[str, Any]]:
+    """benchmark -> what it lacks: "errors" (items whose model request failed), "missing" judgments, a reason."""
+    incomplete: dict[str, dict[str, Any]] = {
+        name: {"errors": len(ids), "reason": "model requests failed"} for name, ids in failed.items()
+    }
     reason = "judge budget reached" if stage is not None and stage.budget_hit else "judge requests failed"
-    return {name: {"missing": j.missing, "reason": reason} for name, j in judgments.items() if j.missing}
+    for name, j in judgments.items():
+        if j.missing:
+            incomplete.setdefault(name, {}).update(missing=j.missing, reason=reason)
+    return incomplete
+
+
+def describe_incomplete(incomplete: dict[str, dict[str, Any]]) -> str:
+    """One line: what each incomplete benchmark lacks, e.g. "gsm8k: 2 items' model requests failed"."""
+    parts = []
+    for name, v in incomplete.items():
+        lacks = [f"{v['errors']} items' model requests failed"] if v.get("errors") else []
+        if v.get("missing"):
+            lacks.append(f"{v['missing']} judgments missing ({v['reason']})")
+        parts.append(f"{name}: {', '.join(lacks)}")
+    return "; ".join(parts)
 
 
 def score_run(
@@ -446,8 +554,11 @@ def score_run(
     planned: Sequence[PlannedBenchmark],
     requests: Sequence[Request],
     judgments: dict[str, BenchmarkJudgments] | None = None,
+    failed: dict[str, set[str]] | None = None,
 ) -> list[dict[str, Any]]:
-    """Score stored generations of a run and store per-sample scores and per-benchmark results."""
+    """Score stored generations of a run and store per-sample scores and per-benchmark results. Items in `failed`
+    (a model request failed) are not scored, and a benchmark with any has no score: details["errors"] counts them,
+    like judged benchmarks with missing judgments, a partial result is never reported as the benchmark's."""
     stored = store.get_generations(r.key for r in requests)
     by_bench: dict[str, list[Request]] = defaultdict(list)
     for req in requests:
@@ -456,12 +567,19 @@ def score_run(
     for p in planned:
         if p.data is None or p.params is None:
             continue
+        failed_ids = (failed or {}).get(p.spec.id, set())
         if p.spec.judge is not None:
             if judgments is None or p.spec.id not in judgments:
                 raise UsageError(f"{p.spec.id} is judged: its judgments are needed to score it")
-            results.append(_store_judged(store, run_id, p, by_bench[p.spec.id], score_judged(judgments[p.spec.id])))
+            row = _store_judged(store, run_id, p, by_bench[p.spec.id], score_judged(judgments[p.spec.id]))
+            results.append(_put_result(store, p, row, failed_ids))
             continue
-        reqs = by_bench[p.spec.id]
+        reqs = [r for r in by_bench[p.spec.id] if r.item.id not in failed_ids]
+        if not reqs:
+            row = {**_result_row(run_id, p), "n": 0, "score": None, "ci_low": None, "ci_high": None}
+            row["details"] = {"n_samples": 0}
+            results.append(_put_result(store, p, row, failed_ids))
+            continue
         outputs = [stored[r.key]["output"] for r in reqs]
         result = score_benchmark(p.spec, [r.item for r in reqs], outputs)
         store.put_scores(
@@ -488,9 +606,23 @@ def score_run(
             ci_high=result.interval.high,
             details=result.details,
         )
-        store.put_benchmark_result(row)
-        results.append(row)
+        results.append(_put_result(store, p, row, failed_ids))
     return results
+
+
+def _put_result(store: Store, p: PlannedBenchmark, row: dict[str, Any], failed_ids: set[str]) -> dict[str, Any]:
+    """Store a result row; with failed items, without a score and with their count under details["errors"]."""
+    if failed_ids:
+        assert p.data is not None
+        row.update(
+            n=len(p.data.items),
+            score=None,
+            ci_low=None,
+            ci_high=None,
+            details={**row["details"], "errors": len(failed_ids)},
+        )
+    store.put_benchmark_result(row)
+    return row
 
 
 def _generation_record(p: PlannedBenchmark) -> dict[str, Any]:
@@ -520,7 +652,7 @@ def _result_row(run_id: str, p: PlannedBenchmark) -> dict[str, Any]:
 def _store_judged(
     store: Store, run_id: str, p: PlannedBenchmark, reqs: Sequence[Request], judged: JudgedScore
 ) -> dict[str, Any]:
-    """Per-item scores (items with a usable verdict; keyed to the item's last-turn answer) and the result row."""
+    """Per-item scores (items with a usable verdict; keyed to the item's last-turn answer); the result row."""
     last = {r.item.id: r for r in sorted((r for r in reqs if r.sample_index == 0), key=lambda r: r.turn)}
     store.put_scores(
         [
@@ -547,7 +679,6 @@ def _store_judged(
         ci_high=judged.ci[1] if judged.ci else None,
         details=to_jsonable(judged.details),
     )
-    store.put_benchmark_result(row)
     return row
 
 
@@ -584,12 +715,15 @@ def rescore_run(store: Store, run_id: str) -> list[dict[str, Any]]:
     if stored_options:
         judges = {name: s["judge"] for name, s in run["settings"]["per_benchmark"].items() if "judge" in s}
         stage = JudgeStage(store, JudgeOptions(**stored_options), None, recorded=judges)
-    judgments, _ = _run_judges(stage, store, planned, requests, summary.get("judge_fingerprints") or {})
-    incomplete = _incomplete(judgments, None)
-    if incomplete:
-        raise UsageError(f"run {run['id']} is missing judgments ({', '.join(incomplete)}); rerun the eval to finish it")
-    results = score_run(store, run["id"], planned, requests, judgments)
-    store.finish_run(run["id"], "complete", {**summary, "results": results})
+    failed = unanswered_items(requests, store.get_generations(r.key for r in requests))
+    judgments, _ = _run_judges(stage, store, planned, requests, failed, summary.get("judge_fingerprints") or {})
+    unjudged = [name for name, j in judgments.items() if j.missing]
+    if unjudged:
+        raise UsageError(f"run {run['id']} is missing judgments ({', '.join(unjudged)}); rerun the eval to finish it")
+    results = score_run(store, run["id"], planned, requests, judgments, failed)
+    incomplete = _incomplete(judgments, None, failed)
+    rescored = {**summary, "results": results, "incomplete": incomplete, "rescored_at": now().isoformat()}
+    store.record_rescore(run["id"], "incomplete" if incomplete else "complete", rescored)
     return results
 
 
@@ -602,8 +736,8 @@ def _stored_requests(store: Store, planned: Sequence[PlannedBenchmark], fingerpr
         all_requests += requests
         turn += 1
         continuing = [r for r in requests if _turns_of(planned, r.benchmark) > turn]
-        stored = store.get_generations(r.key for r in continuing)
-        if not continuing or len(stored) < len(continuing):
+        if not continuing:
             break
+        stored = store.get_generations(r.key for r in continuing)
         requests = build_requests(planned, fingerprint, turn, next_turn_history(continuing, stored))
     return all_requests

@@ -46,7 +46,7 @@ runs = Table(
     Column("settings", JSON, nullable=False),  # seed, limit, generation overrides
     Column("environment", JSON, nullable=False),  # package versions, engine details
     Column("tags", JSON, nullable=False),
-    Column("status", String(16), nullable=False),  # running | complete | failed
+    Column("status", String(16), nullable=False),  # running | complete | incomplete | interrupted | failed
     Column("started_at", DateTime, nullable=False),
     Column("finished_at", DateTime),
     Column("summary", JSON),
@@ -225,6 +225,11 @@ class Store:
             conn.execute(
                 update(runs).where(runs.c.id == run_id).values(status=status, finished_at=now(), summary=summary)
             )
+
+    def record_rescore(self, run_id: str, status: str, summary: dict[str, Any]) -> None:
+        """A rescore's outcome: status and summary (with its own rescored_at); the generation times stay."""
+        with self.engine.begin() as conn:
+            conn.execute(update(runs).where(runs.c.id == run_id).values(status=status, summary=summary))
 
     def list_runs(self) -> list[dict[str, Any]]:
         with self.engine.connect() as conn:

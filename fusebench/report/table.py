@@ -9,7 +9,7 @@ from tabulate import tabulate
 
 from fusebench.spec import CATEGORIES, averaged
 
-HEADERS = ("category", "benchmark", "metric", "n", "score", "95% CI", "no answer")
+HEADERS = ("category", "benchmark", "metric", "n", "score", "95% CI", "no answer", "errors")
 JUDGE_HEADER = "judge failures"
 
 
@@ -27,6 +27,8 @@ def _score_cell(r: dict[str, Any]) -> str:
     if r["score"] is not None:  # MT-Bench: ratings outside 1-10, counted as FastChat counts them, flagged beside it
         suspect = (details.get("metrics") or {}).get("suspect_ratings")
         return f"{r['score']:.2f}" + (f" ({suspect} suspect)" if suspect else "")
+    if details.get("errors"):  # items whose model request failed: never scored, a rerun retries them
+        return f"incomplete ({details['errors']} errors)"
     if details.get("missing_judgments"):
         return f"incomplete ({details['missing_judgments']} unjudged)"
     return "no verdicts" if details.get("judge_failures") == details.get("n_judgments") else "n/a"
@@ -42,7 +44,7 @@ def results_table(results: Sequence[dict[str, Any]], not_implemented: Sequence[s
         details = r.get("details") or {}
         failures = details.get("extraction_failures", 0)
         failed = f"{100 * failures / details['n_samples']:.0f}%" if details.get("n_samples") else ""
-        row = [r["category"], r["benchmark"], r["metric"], r["n"], _score_cell(r), ci, failed]
+        row = [r["category"], r["benchmark"], r["metric"], r["n"], _score_cell(r), ci, failed, details.get("errors", 0)]
         if judged:
             row.append(f"{details['judge_failures']}/{details['n_judgments']}" if _judge(r) else "")
         rows.append(row)
