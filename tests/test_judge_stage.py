@@ -47,7 +47,9 @@ class Scripted:
     def describe(self) -> dict[str, Any]:
         return {"backend": self.name}
 
-    def generate(self, convs: Sequence[Conversation], params: GenParams) -> Iterator[Completion]:
+    def generate(
+        self, convs: Sequence[Conversation], params: GenParams, on_tokens: Callable[[int], None] | None = None
+    ) -> Iterator[Completion]:
         for i, conv in enumerate(convs):
             self.sent.append(conv)
             self.params.append(params)

@@ -17,14 +17,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tqdm import tqdm
-
 from fusebench.backends.base import Backend, Completion, Conversation, GenParams
 from fusebench.data import Item, read_rows, resolve_data_path
 from fusebench.errors import UsageError
 from fusebench.judging import prompts
 from fusebench.judging.verdicts import Verdict, parse_alignbench, parse_alpaca_eval, parse_pairwise, parse_rating
 from fusebench.keys import stable_hash
+from fusebench.progress import CountProgress
 from fusebench.spec import BenchmarkSpec, JudgeSpec
 from fusebench.store import Store, to_jsonable
 
@@ -441,16 +440,16 @@ class JudgeStage:
         chunk = self.options.concurrency if budget is not None else len(missing)
         writer = GenerationWriter(self.store)
         done: dict[str, dict[str, Any]] = {}
-        bar = tqdm(total=len(missing), desc=f"judge:{spec.id}", unit="judgment", disable=not self.progress)
+        bar = CountProgress(len(missing), f"judge:{spec.id}", "judgment", self.progress)
         try:
             for start in range(0, len(missing), chunk):
                 if budget is not None and self.spent_usd >= budget:
                     self.budget_hit = True
                     break
                 part = missing[start : start + chunk]
-                for completion in backend.generate([conv for _, conv, _ in part], params):
+                for completion in backend.generate([conv for _, conv, _ in part], params, bar.on_tokens):
                     usage.sent += 1
-                    bar.update(1)
+                    bar.advance()
                     if completion.finish_reason == "error":
                         usage.errors += 1
                         continue

@@ -23,7 +23,7 @@ def export_run(store: Store, run_id: str, output_dir: Path) -> Path:
     not_implemented = (run["summary"] or {}).get("not_implemented", [])
     payload = {"run": run, "results": results, "not_implemented": not_implemented}
     _atomic_write(folder / "results.json", json.dumps(payload, indent=2, default=_json_default))
-    table = results_table(results, not_implemented, fmt="github")
+    table = results_table(results, not_implemented, fmt="github", speed=(run["summary"] or {}).get("speed"))
     _atomic_write(folder / "results.md", f"# fusebench run {run['id']}\n\nmodel: `{run['model']}`\n\n{table}\n")
     scores = store.get_scores(run["id"])
     generations = store.get_generations(s["generation_key"] for s in scores)
