@@ -4,6 +4,7 @@ fusebench fuse-and-eval CONFIG [--from STAGE]     every stage, then the gains ta
 fusebench fuse-and-eval CONFIG --dry-run          the plan only (no model, prompt files may be absent)
 fusebench fuse STAGE CONFIG [--from STAGE]        the stages up to STAGE (sample|score|build|sft|dpo|eval)
 fusebench fuse plan CONFIG                        the plan only
+fusebench fuse validate CONFIG                    base/SFT/fused on the validation prompts (for tuning)
 """
 
 from __future__ import annotations
@@ -36,6 +37,9 @@ def cmd_fuse(args: argparse.Namespace) -> int:
     """Run the stages up to args.stage (or print the plan)."""
     if args.stage == "plan":
         return cmd_plan(args)
+    if args.stage == "validate":
+        _pipeline(args).validate()
+        return 0
     _pipeline(args).run(until=args.stage, force_from=args.from_stage)
     return 0
 
@@ -67,7 +71,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     p.add_argument("--dry-run", action="store_true", help="print the plan (sizes, commands); run nothing")
     p.set_defaults(func=cmd_fuse_and_eval)
 
-    p = subparsers.add_parser("fuse", help="run fusion stages up to STAGE (skips the ones already done), or plan")
-    p.add_argument("stage", choices=(*STAGES, "plan"))
+    p = subparsers.add_parser(
+        "fuse", help="run fusion stages up to STAGE (skips the ones already done), plan, or validate"
+    )
+    p.add_argument("stage", choices=(*STAGES, "plan", "validate"))
     _common(p)
     p.set_defaults(func=cmd_fuse)

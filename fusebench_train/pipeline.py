@@ -268,6 +268,31 @@ class Pipeline:
         self.log(f"[eval] gains: {folder / GAINS_TEXT}; HTML report (fusebench report): {folder / 'report.html'}")
         return {"runs": runs}
 
+    def validate(self) -> dict[str, Any]:
+        """Base, SFT and fused on the validation prompts (for tuning; see fusebench_train.validation)."""
+        from fusebench.models import resolve_model
+        from fusebench_train.validation import format_validation, validate
+
+        missing = [s for s in ("sft", "dpo") if self.manifest.artifact_hash(s) is None]
+        if missing:
+            raise UsageError(f"validate needs the {missing[0]} stage done: fusebench fuse dpo CONFIG")
+        models = {
+            "base": (self.cfg.target, str(resolve_model(self.cfg.target).fingerprint)),
+            "sft": (str(self.artifact("sft")), str(self.manifest.artifact_hash("sft"))),
+            "fused": (str(self.artifact("dpo")), str(self.manifest.artifact_hash("dpo"))),
+        }
+
+        def make(model: str) -> Backend:
+            if self.make_eval_backend is not None:
+                return self.make_eval_backend(model)
+            from fusebench.backends import BackendOptions, make_backend
+
+            return make_backend("hf", model, BackendOptions(batch_size=self.cfg.eval.batch_size))
+
+        table = validate(self.cfg, models, self.work / "validation", make)
+        print(format_validation(table), flush=True)
+        return table
+
     def store(self) -> Any:
         from fusebench.store import Store, store_url
 

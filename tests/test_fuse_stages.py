@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from fusebench.errors import UsageError
 from fusebench.history import history
 from fusebench_train.config import load_config
 from fusebench_train.pipeline import Pipeline
@@ -78,3 +79,41 @@ def test_eval_stage_tags_runs_writes_gains_report_and_history(tmp_path: Path) ->
     assert all((eval_dir / "runs" / r / "results.json").is_file() for r in runs.values())
     h = history(pipeline.store(), "fam")
     assert h.steps == ("0", "18", "25") and h.run_ids == (runs["base"], runs["sft"], runs["fused"])
+
+
+@pytest.mark.timeout(900)
+def test_validate_compares_on_the_validation_prompts_and_reuses_answers(tmp_path: Path) -> None:
+    """As above, the SFT and fused stand-ins are the bundled model; generation and scoring are real."""
+    import yaml
+
+    from fusebench.backends import BackendOptions, make_backend
+
+    raw = yaml.safe_load(SMALL.read_text())
+    raw["work_dir"] = str(tmp_path / "w")
+    raw["validation"] = [{**v, "limit": 3} for v in raw["validation"]]
+    raw["eval"] = {**raw["eval"], "max_new_tokens": 16, "batch_size": 3}
+    config = tmp_path / "small.yaml"
+    config.write_text(yaml.safe_dump(raw))
+    built: list[str] = []
+
+    def make(model: str):  # type: ignore[no-untyped-def]
+        built.append(model)
+        return make_backend("hf", None, BackendOptions(batch_size=3))
+
+    pipeline = Pipeline(load_config(config), make_eval_backend=make, log=lambda msg: None)
+    with pytest.raises(UsageError, match="validate needs the sft stage"):
+        pipeline.validate()
+    for stage in ("sft", "dpo"):
+        pipeline.artifact(stage).mkdir(parents=True)
+        (pipeline.artifact(stage) / "train_state.json").write_text(json.dumps({"global_step": 1}))
+        pipeline.manifest.finish(stage, "inputs", pipeline.artifact(stage))
+    table = pipeline.validate()
+    assert [(r["domain"], r["n"]) for r in table["rows"]] == [("math", 3), ("code", 3)]
+    assert built == [raw["target"], str(pipeline.artifact("sft")), str(pipeline.artifact("dpo"))]
+    for r in table["rows"]:
+        assert set(r["scores"]) == {"base", "sft", "fused"}
+        assert r["delta"]["fused"]["estimate"] == 0.0 and r["delta"]["fused"]["p_holm"] == 1.0  # same weights
+    journals = sorted(p.name for p in (tmp_path / "w" / "validation").glob("*.jsonl"))
+    assert len(journals) == 3
+    assert all(len((tmp_path / "w" / "validation" / j).read_text().splitlines()) == 6 for j in journals)
+    assert pipeline.validate() == table and len(built) == 3  # answers come from the journals
