@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import random
+import re
 import string
 import time
 
@@ -11,7 +13,14 @@ from hypothesis import strategies as st
 
 from fusebench.errors import UsageError
 from fusebench.scorers.base import ScoreInput, get_scorer
-from fusebench.scorers.choice import extract_choice, format_choices, score_choice, shuffle_options
+from fusebench.scorers.choice import (
+    extract_choice,
+    extract_choice_reference,
+    format_choices,
+    reference_guess,
+    score_choice,
+    shuffle_options,
+)
 from tests.conftest import SHARED_DATA
 
 FOUR = ["0", "2", "Paris, France", "None of the above"]
@@ -220,3 +229,83 @@ def test_real_mmlu_pro_rows() -> None:
         quoted = f"{row['cot_content'].split('. ')[0]}. So the result is {options[row['answer_index']]}"
         assert extract_choice(quoted, options) == row["answer"], row["question_id"]
         assert extract_choice(row["cot_content"], options) == row["answer"], row["question_id"]
+
+
+# --- TIGER-Lab's extraction chain (the reference MMLU-Pro / MMLU / GPQA scoring in FuseEval) ---------------------
+
+REFERENCE_CASES: list[tuple[str, str | None]] = [
+    ("Step 1 ... so the best answer is C.", "C"),
+    ("The answer is (B). On reflection the answer is (D).", "B"),  # the first stated answer, not the last
+    ("the answer is J", "J"),
+    ("The Answer is (C)", "C"),  # "Answer is" with a capital A is not the first pattern; the last letter is C
+    ("the answer is (K)", None),  # K is beyond A-J in every stage
+    ("Answer: B\nmore text\nAnswer: D", "B"),  # the first line with "Answer:" wins
+    ("Answer: A, or rather Answer: E", "E"),  # ... and its last "Answer:"
+    ("Final answer:   G", "G"),
+    ("I think (A) is wrong and B is right.", "B"),  # last standalone letter
+    ("It could be A.\n\nOr maybe it is F", "F"),
+    ("Ab and BC are words; no standalone letter here", None),
+    ("The best answer is **C**.", "C"),  # "answer is " then "*" fails stage 1; stage 3 finds the last C
+    ("", None),
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), REFERENCE_CASES)
+def test_reference_extraction_chain(text: str, expected: str | None) -> None:
+    assert extract_choice_reference(text) == expected
+
+
+def _last_standalone(text: str) -> str | None:
+    """Oracle for the chain's last stage: the last word (a run of \\w) that is a single letter A-J."""
+    words = [w for w in re.findall(r"\w+", text) if w in set("ABCDEFGHIJ")]
+    return words[-1] if words else None
+
+
+@given(text=st.text(alphabet=st.sampled_from(list("ABCDEFGHIJKab .,()*:\n_-1")), max_size=200))
+def test_reference_chain_without_answer_phrases_is_the_last_standalone_letter(text: str) -> None:
+    assert "answer" not in text.lower()
+    assert extract_choice_reference(text) == _last_standalone(text)
+
+
+@given(prefix=PROSE, letter=st.sampled_from(list("ABCDEFGHIJ")), wrap=st.booleans())
+def test_reference_chain_takes_a_stated_answer_over_everything_after_it(prefix: str, letter: str, wrap: bool) -> None:
+    stated = f"({letter})" if wrap else letter
+    text = f"{prefix.replace('answer is', '')} so the answer is {stated}. Answer: A. Option J"
+    assert extract_choice_reference(text) == letter
+
+
+def test_reference_guess_is_the_scripts_fixed_draw() -> None:
+    state = random.getstate()
+    try:
+        for n in range(1, 11):
+            random.seed(12345)  # what the reference does before each unextracted answer
+            assert reference_guess(n) == "ABCDEFGHIJ"[random.randint(0, n - 1)]
+    finally:
+        random.setstate(state)
+    assert (reference_guess(10), reference_guess(4)) == ("G", "D")
+
+
+@pytest.mark.parametrize(
+    ("output", "target", "expected"),
+    [
+        ("The best answer is G.", "G", (1.0, "G", "correct")),
+        ("The best answer is G.", "A", (0.0, "G", "wrong")),
+        ("no letter at all", "G", (1.0, None, "extraction_failed")),  # the reference's guess for 10 options is G
+        ("no letter at all", "C", (0.0, None, "extraction_failed")),
+    ],
+)
+def test_reference_scorer_outcomes(output: str, target: str, expected: tuple[float, str | None, str]) -> None:
+    score = get_scorer("choice_tiger_lab")(ScoreInput(output, target, {"options": TEN}))
+    assert (score.value, score.extracted, score.reason) == expected
+
+
+def test_tiger_lab_zero_shot_layout() -> None:
+    text = format_choices("  What is 2+2? ", ["3", "4"], "tiger_lab_zero_shot")
+    assert text.startswith(
+        "Please read the following multiple-choice questions and provide the most likely correct answer based on "
+        "the options given.\nQuestion:\n  What is 2+2? \nOptions:\nA. 3\nB. 4\n- For simple problems:\n"
+    )
+    assert text.endswith("The best answer is [the_answer_letter].\nwhere the [the_answer_letter] is the correct "
+                         "letter choice.\n\nAnswer: Let's think step by step.")  # fmt: skip
+    with pytest.raises(ValueError, match="unknown choices format"):
+        format_choices("q", ["a"], "other")
