@@ -147,6 +147,9 @@ class Candidate:
         return _wire.loads(text)
 
 
+Candidate.CallTimeout = CallTimeout  # type: ignore[attr-defined]  # for tests: `except _fb.CallTimeout`
+
+
 class Proxy:
     """Stands for a function of the model's code in the tests: calling it calls that function over the channel."""
 

@@ -1,15 +1,29 @@
 """Code scorers: HumanEval, MBPP and MBPP+ (EvalPlus v0.1.0), run in fusebench's sandbox.
 
+Verdicts are split (see fusebench.sandbox): the model's code runs in the sandboxed process and only answers calls;
+the tests, the dataset's helper code and every comparison run in the judge, a separate process with no untrusted
+code, which receives return values as plain data. So nothing the model's process does to itself (frames, gc, trace
+hooks, module globals, descriptors, objects with an exotic `__eq__`, patched modules, redefined helpers) can bend
+a verdict. Arguments are sent as copies: a call that changes its arguments is counted (`Outcome.mutated`) but the
+change does not reach the tests.
+
 - "humaneval": the program is the prompt followed by the model's code: a completion of the prompt's function,
   or a whole function (which then replaces the prompt's stub, keeping the prompt's imports and helpers);
-  then the row's `test` and `check(entry_point)`.
-- "mbpp": original MBPP rows (`test_list`): the row's `test_setup_code` and asserts. MBPP+ rows: the base
-  tests as "mbpp_base"; the plus verdict is only reported in `Score.reason`.
+  the judge runs the prompt (its helpers, e.g. `poly`), binds the entry point to the model's function and runs
+  the row's `test` and `check(entry_point)`.
+- "mbpp": original MBPP rows (`test_list`): the judge runs the row's `test_setup_code` and asserts, with the names
+  they call in the model's code bound to it (standard-library modules they use are the judge's own). MBPP+ rows:
+  the base tests as "mbpp_base"; the plus verdict is only reported in `Score.reason`.
 - "mbpp_base" / "mbpp_plus": MBPP+ rows as EvalPlus scores them: the candidate's output on each input must
   equal the canonical solution's (floats within `atol`, 1e-6 when the row says 0, rtol 1e-7); "base" runs
   `base_input`, "plus" runs `base_input` + `plus_input`. Expected outputs come from running the canonical
-  solution in the sandbox once per task (cached); they stay pickled and are only unpickled inside the sandbox.
-  Not replicated from EvalPlus: its per-task input conversions (lists to tuples) and special-case oracles.
+  solution once per task (cached), as plain data. Not replicated from EvalPlus: its per-task input conversions
+  (lists to tuples) and special-case oracles.
+
+A task whose canonical solution does not pass split (a return value that is not plain data, such as a regex match,
+or an output over the channel's cap) keeps the in-process mode, where the tests run in the model's process: its
+scores say "in-process (why)" in the reason and `in_process_tasks()` lists them; never silently. Measured on the
+bundled data: see tests/test_code_scorer.py.
 
 Time limits: HumanEval 6 s and MBPP 20 s wall-clock; MBPP+ max(4 s, 4 x the canonical run's duration).
 """
@@ -18,19 +32,22 @@ from __future__ import annotations
 
 import ast
 import base64
+import builtins
 import contextlib
 import hashlib
 import json
 import logging
 import pickle
 import re
+import sys
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from fusebench.errors import UsageError
 from fusebench.sandbox import Limits, Outcome, Program, default_sandbox
+from fusebench.sandbox import _wire as wire
 from fusebench.scorers.base import Score, ScoreInput, register
 
 log = logging.getLogger(__name__)
@@ -67,16 +84,19 @@ def extract_code(text: str, entry_point: str | None = None) -> str:
     return max(reversed(python), key=len)  # max keeps the first maximum: of the reversed list, the last
 
 
-# --- programs ------------------------------------------------------------------------------------------
+# --- programs ---------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
 class _Plan:
-    """Sandbox runs for one sample, and how their outcomes make its Score."""
+    """Sandbox runs for one sample, how their outcomes make its Score, and (when the task may need it) the
+    in-process plan of the same sample with the task whose canonical solution decides between the two."""
 
     extracted: str
     runs: list[tuple[Program, Limits]]
     combine: Callable[[list[Outcome]], Score]
+    fallback: Callable[[], _Plan] | None = None
+    canonical: tuple[str, Program, Program, Limits] | None = None  # (task key, split program, in-process, limits)
 
 
 def _verdict(outcome: Outcome) -> str:
@@ -86,24 +106,53 @@ def _verdict(outcome: Outcome) -> str:
     return f"{outcome.status}: {outcome.reason}{detail}"
 
 
-def _single(code: str, program: Program, limits: Limits) -> _Plan:
+def _single(code: str, program: Program, limits: Limits, label: str = "") -> _Plan:
     def combine(outcomes: list[Outcome]) -> Score:
-        return Score(float(outcomes[0].passed), code, _verdict(outcomes[0]))
+        return Score(float(outcomes[0].passed), code, label + _verdict(outcomes[0]))
 
     return _Plan(code, [(program, limits)], combine)
 
 
-def humaneval_program(item: dict[str, Any], completion: str) -> Program:
-    """The HumanEval program for a model answer: prompt + completion, or prompt + a whole function."""
+def _task_key(*parts: Any) -> str:
+    return hashlib.sha256(json.dumps(parts).encode()).hexdigest()
+
+
+def humaneval_program(item: dict[str, Any], completion: str, split: bool = True) -> Program:
+    """The HumanEval program for a model answer: prompt + completion, or prompt + a whole function. Split: the
+    judge runs the prompt (the dataset's helpers) and the tests, calling the entry point in the model's process."""
     entry = item["entry_point"]
     code = extract_code(completion, entry)
     body = item["prompt"] + "\n" + code if _defines(code, entry, top_level=True) else item["prompt"] + code
-    return Program(body, f"{item['test']}\n\ncheck({entry})\n")
+    tests = f"{item['test']}\n\ncheck({entry})\n"
+    if split:
+        return Program(body, tests, calls=(entry,), helpers=item["prompt"])
+    return Program(body, tests)
+
+
+def _with_canonical(
+    plan: _Plan, key: str, build: Callable[[str, bool], Program], answer: str, canonical: str, limits: Limits
+) -> _Plan:
+    """`plan` (split) with its in-process fallback, `build(answer, split=False)`, used only if the task's canonical
+    solution cannot run split."""
+
+    def fallback() -> _Plan:
+        return _single(plan.extracted, build(answer, False), limits, _in_process_label(key))
+
+    return replace(plan, fallback=fallback, canonical=(key, build(canonical, True), build(canonical, False), limits))
 
 
 def _humaneval_plan(inp: ScoreInput) -> _Plan:
-    program = humaneval_program(inp.item, inp.output)
-    return _single(extract_code(inp.output, inp.item["entry_point"]), program, HUMANEVAL_LIMITS)
+    item = inp.item
+    code = extract_code(inp.output, item["entry_point"])
+    plan = _single(code, humaneval_program(item, inp.output), HUMANEVAL_LIMITS)
+    if "canonical_solution" not in item:
+        return plan
+
+    def build(answer: str, split: bool) -> Program:
+        return humaneval_program(item, answer, split)
+
+    key = _task_key("humaneval", item["prompt"], item["test"], item["canonical_solution"])
+    return _with_canonical(plan, key, build, inp.output, item["canonical_solution"], HUMANEVAL_LIMITS)
 
 
 def mbpp_entry_point(item: dict[str, Any]) -> str | None:
@@ -114,19 +163,54 @@ def mbpp_entry_point(item: dict[str, Any]) -> str | None:
     return None
 
 
+def _free_names(setup: str, tests: str) -> tuple[list[str], list[str]]:
+    """Names the tests use but neither they nor the setup define, nor builtins: (standard-library modules,
+    the rest, which the model's code must define)."""
+    tree = ast.parse(setup + "\n" + tests)
+    used: list[str] = []
+    defined: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load):
+            used.append(node.id)
+        elif isinstance(node, ast.Name):
+            defined.add(node.id)
+        elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            defined.add(node.name)
+        elif isinstance(node, ast.Import | ast.ImportFrom):
+            defined.update((a.asname or a.name).split(".")[0] for a in node.names)
+        elif isinstance(node, ast.arg):
+            defined.add(node.arg)
+    free = [n for n in dict.fromkeys(used) if n not in defined and not hasattr(builtins, n)]
+    modules = [n for n in free if n in sys.stdlib_module_names]
+    return modules, [n for n in free if n not in modules]
+
+
+def mbpp_program(item: dict[str, Any], code: str, split: bool = True) -> Program:
+    """An original MBPP row's program: its setup code and asserts, run in the judge (split) or after the code."""
+    setup = item.get("test_setup_code") or ""
+    asserts = "\n".join(item["test_list"]) + "\n"
+    if not split:
+        return Program(code, setup + "\n" + asserts)
+    modules, calls = _free_names(setup, asserts)
+    helpers = "".join(f"import {m}\n" for m in modules) + setup
+    return Program(code, asserts, calls=tuple(calls), helpers=helpers)
+
+
 def _mbpp_assert_plan(inp: ScoreInput) -> _Plan:
     item = inp.item
     code = extract_code(inp.output, mbpp_entry_point(item))
-    tests = "\n".join([item.get("test_setup_code") or "", *item["test_list"]]) + "\n"
-    return _single(code, Program(code, tests), MBPP_LIMITS)
+    plan = _single(code, mbpp_program(item, code), MBPP_LIMITS)
+
+    def build(answer: str, split: bool) -> Program:
+        return mbpp_program(item, answer, split)
+
+    key = _task_key("mbpp", item["code"], item.get("test_setup_code") or "", item["test_list"])
+    return _with_canonical(plan, key, build, code, item["code"], MBPP_LIMITS)
 
 
-_COMPARE = """
-import base64 as _b64, copy as _copy, hashlib as _hashlib, math as _math, pickle as _pickle
-_inputs = _pickle.loads(_b64.b64decode("{inputs}"))
-_expected = _pickle.loads(_b64.b64decode("{expected}"))
-_atol = {atol!r}
-_n_base = {n_base}
+# MBPP+ in the judge: inputs and expected outputs are plain data embedded in the tests.
+_MATCHES = """
+import math as _math
 
 def _is_floats(x):
     if isinstance(x, float):
@@ -142,15 +226,49 @@ def _close(a, b, atol):
         return _math.isnan(a)
     return abs(a - b) <= atol + 1e-07 * abs(b)
 
+def _plain_matches(out, exp, atol_row):
+    if out == exp:
+        return True
+    atol = 1e-06 if atol_row == 0 and _is_floats(exp) else atol_row
+    return atol != 0 and type(out) is type(exp) and _close(out, exp, atol)
+"""
+
+_COMPARE_SPLIT = (
+    _MATCHES
+    + """
+_inputs = _fb.loads({inputs!r})
+_expected = _fb.loads({expected!r})
+for _i, (_args, _exp) in enumerate(zip(_inputs, _expected)):
+    _out = {entry}(*_args)
+    _which = "base" if _i < {n_base} else "plus"
+    assert _plain_matches(_out, _exp, {atol!r}), (
+        f"{{_which}} input #{{_i}}: {{repr(_args)[:200]}} -> {{repr(_out)[:200]}}, expected {{repr(_exp)[:200]}}"
+    )
+"""
+)
+
+_REFERENCE_SPLIT = """
+for _args in _fb.loads({inputs!r}):
+    _fb.record({entry}(*_args))
+"""
+
+# MBPP+ in-process (tasks whose canonical outputs are not plain data): pickled, only unpickled in the sandbox.
+_COMPARE = (
+    """
+import base64 as _b64, copy as _copy, hashlib as _hashlib, math as _math, pickle as _pickle
+_inputs = _pickle.loads(_b64.b64decode("{inputs}"))
+_expected = _pickle.loads(_b64.b64decode("{expected}"))
+_atol = {atol!r}
+_n_base = {n_base}
+"""
+    + _MATCHES
+    + """
 def _matches(out, exp):
     if isinstance(exp, tuple) and len(exp) == 2 and exp[0] == "{repr_tag}":
         return repr(out) == exp[1]
     if isinstance(exp, tuple) and len(exp) == 2 and exp[0] == "{digest_tag}":
         return _hashlib.sha256(repr(out).encode()).hexdigest() == exp[1]
-    if out == exp:
-        return True
-    atol = 1e-06 if _atol == 0 and _is_floats(exp) else _atol
-    return atol != 0 and type(out) is type(exp) and _close(out, exp, atol)
+    return _plain_matches(out, exp, _atol)
 
 for _i, (_args, _exp) in enumerate(zip(_inputs, _expected)):
     _out = {entry}(*_copy.deepcopy(_args))
@@ -159,6 +277,7 @@ for _i, (_args, _exp) in enumerate(zip(_inputs, _expected)):
         f"{{_which}} input #{{_i}}: {{repr(_args)[:200]}} -> {{repr(_out)[:200]}}, expected {{repr(_exp)[:200]}}"
     )
 """
+)
 
 _REFERENCE = """
 import base64 as _b64, copy as _copy, hashlib as _hashlib, pickle as _pickle
@@ -247,49 +366,62 @@ def _b64pickle(value: Any) -> str:
 
 @dataclass(frozen=True)
 class Reference:
-    """Canonical outputs of an MBPP+ task on base + plus inputs (pickled, base64) and the sandbox run's duration."""
+    """Canonical outputs of an MBPP+ task on base + plus inputs and the sandbox run's duration. Split: tagged JSON
+    text of plain data; in-process (outputs that are not plain data): pickled, base64."""
 
-    expected_b64: str
+    expected: str
     runtime_s: float
     error: str = ""  # why the canonical solution did not run (then every candidate fails with this reason)
+    mode: str = "split"
+    why: str = ""  # why the task runs in-process
 
 
 _references: dict[str, Reference] = {}
 _reference_lock = threading.Lock()
+_REFERENCE_LIMITS = Limits(wall_s=120.0, memory_mb=8192, fsize_mb=64, output_cap=64 << 20)
 
 
 def _reference_key(item: dict[str, Any]) -> str:
-    return hashlib.sha256(
-        json.dumps([item["canonical_solution"], item["base_input"], item["plus_input"]]).encode()
-    ).hexdigest()
+    return _task_key(item["canonical_solution"], item["base_input"], item["plus_input"])
+
+
+def _reference_in_process(item: dict[str, Any]) -> Program:
+    return Program(item["canonical_solution"], _REFERENCE.format(
+        inputs=_b64pickle(mbpp_plus_inputs(item)), entry=item["entry_point"], mark=_EXPECTED_MARK,
+        repr_tag=_REPR_TAG, digest_tag=_DIGEST_TAG, big=_BIG,
+    ))  # fmt: skip
+
+
+def _reference_split(item: dict[str, Any]) -> Program:
+    tests = _REFERENCE_SPLIT.format(inputs=wire.dumps(mbpp_plus_inputs(item)), entry=item["entry_point"])
+    return Program(item["canonical_solution"], tests, calls=(item["entry_point"],))
 
 
 def mbpp_plus_references(items: Sequence[dict[str, Any]]) -> list[Reference]:
-    """Run the canonical solutions in the sandbox (in parallel) on all inputs; cached per (solution, inputs)."""
+    """Run the canonical solutions (in parallel, split; in-process for those whose outputs are not plain data)
+    on all inputs; cached per (solution, inputs)."""
     keys = [_reference_key(item) for item in items]
     with _reference_lock:
         todo = {k: item for k, item in zip(keys, items, strict=True) if k not in _references}
-    cap = 64 << 20
-    limits = Limits(wall_s=120.0, memory_mb=8192, fsize_mb=cap >> 20, output_cap=cap)
-    programs = [
-        Program(item["canonical_solution"], _REFERENCE.format(
-            inputs=_b64pickle(mbpp_plus_inputs(item)), entry=item["entry_point"], mark=_EXPECTED_MARK,
-            repr_tag=_REPR_TAG,
-            digest_tag=_DIGEST_TAG,
-            big=_BIG,
-        ))
-        for item in todo.values()
-    ]  # fmt: skip
-    for (key, item), outcome in zip(todo.items(), default_sandbox().run_many(programs, limits), strict=True):
+    sandbox = default_sandbox()
+    done: dict[str, Reference] = {}
+    split = sandbox.run_many([_reference_split(item) for item in todo.values()], _REFERENCE_LIMITS)
+    for key, outcome in zip(todo, split, strict=True):
+        if outcome.passed:  # the whole run: a candidate's run does the same work
+            done[key] = Reference(outcome.records, outcome.duration_s)
+    rest = {k: item for k, item in todo.items() if k not in done}
+    why = {k: _verdict(o) for k, o in zip(todo, split, strict=True) if not o.passed}
+    programs = [_reference_in_process(item) for item in rest.values()]
+    for (key, item), outcome in zip(rest.items(), sandbox.run_many(programs, _REFERENCE_LIMITS), strict=True):
         if outcome.passed and _EXPECTED_MARK in outcome.stdout:
             expected = outcome.stdout.rsplit(_EXPECTED_MARK, 1)[1].strip()
-            ref = Reference(expected, outcome.duration_s)  # the whole run: a candidate's run does the same work
+            done[key] = Reference(expected, outcome.duration_s, mode="in-process", why=why[key])
+            log.warning("%s runs in-process: its canonical solution fails split (%s)", item["task_id"], why[key])
         else:
-            ref = Reference("", 0.0, f"the canonical solution failed: {_verdict(outcome)}")
-            log.error("%s: %s", item["task_id"], ref.error)
-        with _reference_lock:
-            _references[key] = ref
+            done[key] = Reference("", 0.0, f"the canonical solution failed: {_verdict(outcome)}")
+            log.error("%s: %s", item["task_id"], done[key].error)
     with _reference_lock:
+        _references.update(done)
         return [_references[k] for k in keys]
 
 
@@ -298,16 +430,18 @@ def mbpp_plus_program(item: dict[str, Any], code: str, plus: bool) -> tuple[Prog
     [ref] = mbpp_plus_references([item])
     if ref.error:
         return Program("", f"raise RuntimeError({ref.error!r})"), MBPP_LIMITS
-    tests = _COMPARE.format(  # zip() in the test stops at the inputs: base-only runs ignore the plus outputs
-        inputs=_b64pickle(mbpp_plus_inputs(item, plus)),
-        expected=ref.expected_b64,
-        atol=item["atol"],
-        n_base=len(item["base_input"]),
-        entry=item["entry_point"],
-        repr_tag=_REPR_TAG,
-        digest_tag=_DIGEST_TAG,
-    )
     limits = MBPP_LIMITS.with_reference(ref.runtime_s, REFERENCE_FLOOR_S, REFERENCE_FACTOR)
+    inputs = mbpp_plus_inputs(item, plus)
+    n_base, entry = len(item["base_input"]), item["entry_point"]
+    if ref.mode == "split":  # zip() in the tests stops at the inputs: base-only runs ignore the plus outputs
+        tests = _COMPARE_SPLIT.format(
+            inputs=wire.dumps(inputs), expected=ref.expected, atol=item["atol"], n_base=n_base, entry=entry
+        )
+        return Program(code, tests, calls=(entry,)), limits
+    tests = _COMPARE.format(
+        inputs=_b64pickle(inputs), expected=ref.expected, atol=item["atol"], n_base=n_base, entry=entry,
+        repr_tag=_REPR_TAG, digest_tag=_DIGEST_TAG,
+    )  # fmt: skip
     return Program(code, tests), limits
 
 
@@ -315,13 +449,54 @@ def _mbpp_plus_plan(inp: ScoreInput, suites: Sequence[bool]) -> _Plan:
     item = inp.item
     code = extract_code(inp.output, item["entry_point"])
     runs = [mbpp_plus_program(item, code, plus) for plus in suites]
+    [ref] = mbpp_plus_references([item])
+    label = f"in-process ({ref.why}): " if ref.mode == "in-process" else ""
 
     def combine(outcomes: list[Outcome]) -> Score:
         names = ["plus" if plus else "base" for plus in suites]
         reason = "; ".join(f"{n}: {_verdict(o)}" for n, o in zip(names, outcomes, strict=True))
-        return Score(float(outcomes[0].passed), code, reason)
+        return Score(float(outcomes[0].passed), code, label + reason)
 
     return _Plan(code, runs, combine)
+
+
+# --- in-process fallback -------------------------------------------------------------------------------
+
+_modes: dict[str, str] = {}  # task key -> "" (split) or why the task runs in-process
+_mode_lock = threading.Lock()
+
+
+def _in_process_label(key: str) -> str:
+    return f"in-process ({_modes.get(key, '')}): "
+
+
+def _decide_modes(plans: Sequence[_Plan]) -> None:
+    """For the tasks of these plans not decided yet: run the canonical solution split; a task whose canonical
+    solution fails split but passes in-process runs in-process (see the module docstring)."""
+    with _mode_lock:
+        todo = {p.canonical[0]: p.canonical for p in plans if p.canonical and p.canonical[0] not in _modes}
+    if not todo:
+        return
+    sandbox = default_sandbox()
+    split = sandbox.run_many([c[1] for c in todo.values()], [c[3] for c in todo.values()])
+    failing = [key for key, outcome in zip(todo, split, strict=True) if not outcome.passed]
+    in_process = sandbox.run_many([todo[k][2] for k in failing], [todo[k][3] for k in failing])
+    decided = {key: "" for key in todo}
+    why = dict(zip(todo, split, strict=True))
+    for key, outcome in zip(failing, in_process, strict=True):
+        if outcome.passed:
+            decided[key] = f"its canonical solution fails split: {_verdict(why[key])}"[:300]
+            log.warning("a task runs in-process: %s", decided[key])
+    with _mode_lock:
+        _modes.update(decided)
+
+
+def in_process_tasks() -> dict[str, str]:
+    """Task keys decided so far that run in-process, with why (MBPP+ tasks included)."""
+    with _mode_lock, _reference_lock:
+        out = {k: why for k, why in _modes.items() if why}
+        out.update({k: r.why for k, r in _references.items() if r.mode == "in-process"})
+        return out
 
 
 # --- scorers -------------------------------------------------------------------------------------------
@@ -339,9 +514,35 @@ def _plan(name: str, inp: ScoreInput) -> _Plan:
     return _mbpp_plus_plan(inp, suites)
 
 
+def _run_plans(plans: Sequence[_Plan], workers: int | None) -> list[Score]:
+    runs = [run for plan in plans for run in plan.runs]
+    outcomes = default_sandbox().run_many([p for p, _ in runs], [lim for _, lim in runs], workers)
+    scores, i = [], 0
+    for plan in plans:
+        scores.append(plan.combine(outcomes[i : i + len(plan.runs)]))
+        i += len(plan.runs)
+    return scores
+
+
+def score_many(inputs: Sequence[ScoreInput], scorer: str, workers: int | None = None) -> list[Score]:
+    """Score many samples with code scorer `scorer`, running their programs in parallel on `workers` cores
+    (default: all the sandbox's slots, one per core). A sample that fails split is scored again in-process only
+    when its task's canonical solution cannot run split (decided once per task, from trusted code only)."""
+    plus_items = [inp.item for inp in inputs if "plus_input" in inp.item and scorer != "humaneval"]
+    mbpp_plus_references(plus_items)  # computed in parallel up front, then cached
+    plans = [_plan(scorer, inp) for inp in inputs]
+    scores = _run_plans(plans, workers)
+    retry = [i for i, (plan, score) in enumerate(zip(plans, scores, strict=True)) if score.value < 1 and plan.fallback]
+    _decide_modes([plans[i] for i in retry])
+    with _mode_lock:
+        retry = [i for i in retry if _modes.get(plans[i].canonical[0], "")]  # type: ignore[index]
+    for i, score in zip(retry, _run_plans([plans[i].fallback() for i in retry], workers), strict=True):  # type: ignore[misc]
+        scores[i] = score
+    return scores
+
+
 def _score(name: str, inp: ScoreInput) -> Score:
-    plan = _plan(name, inp)
-    return plan.combine([default_sandbox().run(p, lim) for p, lim in plan.runs])
+    return score_many([inp], name, workers=1)[0]
 
 
 @register("humaneval")
@@ -366,18 +567,3 @@ def score_mbpp_base(inp: ScoreInput) -> Score:
 def score_mbpp_plus(inp: ScoreInput) -> Score:
     """MBPP+ base + plus tests (EvalPlus "plus")."""
     return _score("mbpp_plus", inp)
-
-
-def score_many(inputs: Sequence[ScoreInput], scorer: str, workers: int | None = None) -> list[Score]:
-    """Score many samples with code scorer `scorer`, running their programs in parallel on `workers` cores
-    (default: all the sandbox's slots, one per core)."""
-    plus_items = [inp.item for inp in inputs if "plus_input" in inp.item and scorer != "humaneval"]
-    mbpp_plus_references(plus_items)  # computed in parallel up front, then cached
-    plans = [_plan(scorer, inp) for inp in inputs]
-    runs = [run for plan in plans for run in plan.runs]
-    outcomes = default_sandbox().run_many([p for p, _ in runs], [lim for _, lim in runs], workers)
-    scores, i = [], 0
-    for plan in plans:
-        scores.append(plan.combine(outcomes[i : i + len(plan.runs)]))
-        i += len(plan.runs)
-    return scores
