@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
+from typing import Any
 
 from fusebench_train.pipeline import STAGES
 
@@ -54,8 +55,16 @@ def cmd_fuse_and_eval(args: argparse.Namespace) -> int:
     outcome = pipeline.run(until="eval", force_from=args.from_stage)
     if outcome["eval"] == "skipped":
         print(format_gains(json.loads(pipeline.artifact("eval").read_text())))
-    print(f"\nwork dir: {pipeline.work}; runs in {pipeline.store().safe_url}")
+    print(f"\n{stage_times(pipeline.manifest.data)}")
+    print(f"work dir: {pipeline.work}; runs in {pipeline.store().safe_url}")
     return 0
+
+
+def stage_times(manifest: dict[str, dict[str, Any]]) -> str:
+    """One line: wall time of each finished stage (its last attempt) and the total."""
+    times = [(s, manifest[s]["wall_s"]) for s in STAGES if "wall_s" in manifest.get(s, {})]
+    parts = [f"{s} {t / 60:.1f} min" for s, t in times]
+    return f"wall time per stage: {', '.join(parts)}; total {sum(t for _, t in times) / 60:.1f} min"
 
 
 def _common(p: argparse.ArgumentParser) -> None:

@@ -150,6 +150,9 @@ class EvalStageConfig:
     limit: int | None = None
     max_new_tokens: int | None = None
     batch_size: int | None = None
+    backend: str = "hf"  # or "vllm" (in this interpreter): GPU recipes
+    data_parallel_size: int = 1  # vLLM: engines over shards of the items
+    tensor_parallel_size: int = 1
     evaluate_sources: bool = False
     family: str = "fuse"
     store: str | None = None  # database URL or SQLite file (default: WORK_DIR/fusebench.db)
@@ -322,6 +325,8 @@ def validate(cfg: FuseConfig, require_files: bool = True) -> None:
     _require(e.limit is None or e.limit >= 1, "eval.limit: must be >= 1")
     _require(e.max_new_tokens is None or e.max_new_tokens >= 1, "eval.max_new_tokens: must be >= 1")
     _require(e.batch_size is None or e.batch_size >= 1, "eval.batch_size: must be >= 1")
+    _require(e.backend in ("hf", "vllm"), f"eval.backend: {e.backend!r} not one of hf, vllm")
+    _require(e.data_parallel_size >= 1 and e.tensor_parallel_size >= 1, "eval: parallel sizes must be >= 1")
     try:  # names checked now, not after hours of sampling and training
         get_suite(e.suite) if e.suite else [get_benchmark(b) for b in e.benchmarks or []]
     except UsageError as exc:

@@ -80,11 +80,15 @@ class Manifest:
 
     def finish(self, stage: str, inputs: str, artifact: Path, info: dict[str, Any] | None = None) -> str:
         digest = path_hash(artifact)
+        finished = time.time()
+        started = self.entry(stage).get("started", finished)
         self.data[stage] = {
             "status": "done",
             "inputs": inputs,
             "artifact": digest,
-            "finished": time.time(),
+            "started": started,
+            "finished": finished,
+            "wall_s": round(finished - started, 1),  # of the last attempt (a resumed stage: since it resumed)
             **({"info": info} if info else {}),
         }
         self._save()

@@ -304,7 +304,7 @@ class Pipeline:
         e = self.cfg.eval
         config = EvalConfig(
             model=t.model,
-            backend="hf",
+            backend=e.backend,
             suite=e.suite,
             benchmarks=e.benchmarks,
             limit=e.limit,
@@ -319,7 +319,12 @@ class Pipeline:
                 return self.make_eval_backend(t.model)
             from fusebench.backends import BackendOptions, make_backend
 
-            return make_backend("hf", t.model, BackendOptions(batch_size=e.batch_size))
+            options = BackendOptions(
+                batch_size=e.batch_size,
+                data_parallel_size=e.data_parallel_size,
+                tensor_parallel_size=e.tensor_parallel_size,
+            )
+            return make_backend(e.backend, t.model, options)
 
         return run_eval(config, store, make)
 

@@ -58,6 +58,7 @@ class Plan:
     validation: dict[str, int]
     train: list[TrainPlan]
     eval_models: list[str]
+    eval_backend: str
     eval_benchmarks: list[tuple[str, int | None]]  # (benchmark, limit)
     overlaps: list[Overlap]  # training + validation prompts against each held-out set
     validation_in_training: int  # validation prompts that share content with training prompts
@@ -186,6 +187,13 @@ def _sampling(cfg: FuseConfig) -> str:
     return f"hf, batch size {s.batch_size or 'auto'}, dtype {s.dtype}, device {s.device}"
 
 
+def _eval_backend(cfg: FuseConfig) -> str:
+    e = cfg.eval
+    if e.backend == "vllm":
+        return f"vllm, data-parallel-size {e.data_parallel_size} x tensor-parallel-size {e.tensor_parallel_size}"
+    return f"hf, batch size {e.batch_size or 'auto'}"
+
+
 def make_plan(cfg: FuseConfig, config_path: str) -> Plan:
     """Everything a run of `cfg` will do, from the config and the prompt files alone."""
     domains = _domains(cfg)
@@ -213,6 +221,7 @@ def make_plan(cfg: FuseConfig, config_path: str) -> Plan:
         validation=dict(validation),
         train=train,
         eval_models=models,
+        eval_backend=_eval_backend(cfg),
         eval_benchmarks=benchmarks,
         overlaps=found,
         validation_in_training=val_in_train,
@@ -252,7 +261,7 @@ def format_plan(plan: Plan) -> str:
     out += ["", tabulate(rows, headers=headers, disable_numparse=True)]
     out.append("SFT: one example per SFT prompt with a usable response; DPO: pairs_per_prompt same-source pairs")
     bench = ", ".join(f"{b} ({'all' if lim is None else lim})" for b, lim in plan.eval_benchmarks)
-    out += ["", f"eval: {', '.join(plan.eval_models)} on {bench}"]
+    out += ["", f"eval ({plan.eval_backend}): {', '.join(plan.eval_models)} on {bench}"]
     checked = {o.eval_set for o in plan.overlaps}
     for o in plan.overlaps:
         ids = f": {', '.join(o.train_ids[:5])}{' ...' if len(o.train_ids) > 5 else ''}" if o.train_ids else ""

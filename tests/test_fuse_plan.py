@@ -122,7 +122,8 @@ def test_big_recipe_dry_run_prints_plan_and_accelerate_commands(capsys: pytest.C
     for needle in (
         "target: meta-llama/Llama-3.1-8B-Instruct",
         "qwen2.5-72b-instruct: Qwen/Qwen2.5-72B-Instruct",
-        "vllm, data-parallel-size 2 x tensor-parallel-size 4",
+        "sampling: vllm, data-parallel-size 2 x tensor-parallel-size 4",
+        "eval (vllm, data-parallel-size 2 x tensor-parallel-size 4): base, sft, fused, source:gemma-2-27b-it",
         "prompt files not here yet",
         f"accelerate launch --config_file examples/accelerate/zero3.yaml -m fusebench.cli fuse sft {BIG}",
         f"accelerate launch --config_file examples/accelerate/zero3.yaml -m fusebench.cli fuse dpo {BIG}",

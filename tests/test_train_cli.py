@@ -111,3 +111,16 @@ def test_a_failing_stage_is_marked_failed_and_stays_resumable(tmp_path: Path) ->
     entry = json.loads((tmp_path / "w" / "manifest.json").read_text())["sample"]
     assert (entry["status"], entry["error"]) == ("failed", "RuntimeError: backend exploded")
     assert Manifest(tmp_path / "w").can_resume("sample", entry["inputs"])
+
+
+def test_manifest_records_wall_time_and_the_cli_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    art = tmp_path / "a"
+    art.write_text("x")
+    clock = iter([1000.0, 1090.0, 2000.0, 2600.0])
+    monkeypatch.setattr("fusebench_train.manifest.time.time", lambda: next(clock))
+    m = Manifest(tmp_path)
+    for stage in ("sample", "sft"):
+        m.start(stage, "h")
+        m.finish(stage, "h", art)
+    assert (m.entry("sample")["wall_s"], m.entry("sft")["wall_s"]) == (90.0, 600.0)
+    assert train_cli.stage_times(m.data) == "wall time per stage: sample 1.5 min, sft 10.0 min; total 11.5 min"

@@ -216,6 +216,9 @@ def test_config_defaults_are_the_paper_settings(tmp_path: Path) -> None:
         ({"sample": {"dtype": "int8"}}, "sample.dtype: 'int8' not one of"),
         ({"sample": {"device": "banana"}}, "sample.device: 'banana'"),
         ({"score": {"device": "cuda:x"}}, "score.device"),
+        ({"eval": {"benchmarks": ["gsm8k"], "backend": "sglang"}}, "eval.backend: 'sglang' not one of"),
+        ({"sample": {"data_parallel_size": 0}}, "sample.data_parallel_size"),
+        ({"sft": {"accelerate_config": "no-such.yaml"}}, "sft.accelerate_config: file not found"),
     ],
 )
 def test_bad_config_is_one_usage_error_line(tmp_path: Path, patch: dict, message: str) -> None:
