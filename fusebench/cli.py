@@ -93,6 +93,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from fusebench.backends import BackendOptions, make_backend
     from fusebench.evaluate import EvalConfig, describe_incomplete, run_eval
     from fusebench.exits import EXIT_INCOMPLETE, Interrupted
+    from fusebench.progress import progress_wanted
     from fusebench.report.export import export_run
     from fusebench.report.table import results_table
 
@@ -115,7 +116,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         generation=generation,
         no_cache=args.no_cache,
         tags=_tags(args),
-        progress=not args.no_progress,
+        progress=progress_wanted(args.progress),
         judge=_judge_options(args),
     )
     store = _open_store(args, writable=True)
@@ -144,7 +145,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
               "to resume", file=sys.stderr)  # fmt: skip
         return stop.exit_code
     folder = export_run(store, outcome.run_id, args.output_dir)
-    print(results_table(outcome.results, outcome.not_implemented))
+    print(results_table(outcome.results, outcome.not_implemented, speed=outcome.speed))
     print(
         f"\nrun {outcome.run_id}{' (resumed)' if outcome.resumed else ''}: "
         f"{outcome.model_calls} generated, {outcome.cached} from cache; per-sample logs in {folder}"
@@ -226,7 +227,8 @@ def cmd_show(args: argparse.Namespace) -> int:
     run = store.get_run(args.run_id)
     results = store.get_benchmark_results(run["id"])
     print(f"run {run['id']}  model {run['model']}  backend {run['backend']}  status {run['status']}")
-    print(results_table(results, (run["summary"] or {}).get("not_implemented", [])))
+    summary = run["summary"] or {}
+    print(results_table(results, summary.get("not_implemented", []), speed=summary.get("speed")))
     groups = breakdown_table(results)
     if groups:
         print(f"\n{groups}")
@@ -311,7 +313,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--no-cache", action="store_true", help="regenerate even when stored results exist")
     p.add_argument("--tag", type=_tag, action="append", help="key=value, e.g. family=llama-fuse (repeatable)")
-    p.add_argument("--no-progress", action="store_true")
+    shown = p.add_mutually_exclusive_group()
+    shown.add_argument(
+        "--progress", action="store_true", default=None, help="draw progress bars even when stderr is not a terminal"
+    )
+    shown.add_argument(
+        "--no-progress", dest="progress", action="store_false", help="no progress bars (default: on in a terminal)"
+    )
     j = p.add_argument_group("judged benchmarks (alpaca_eval2, arena_hard, mt_bench, alignbench)")
     j.add_argument("--judge", metavar="MODEL", help="judge model for every judged benchmark (default: each spec's)")
     j.add_argument("--judge-backend", default="openai", choices=["openai", "hf"], help="hf: a local judge model")

@@ -12,17 +12,17 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
-from tqdm import tqdm
-
 from fusebench.backends.base import Backend, Completion, Conversation, GenParams
 from fusebench.data import Item, LoadedData, load_items
 from fusebench.environment import environment
 from fusebench.errors import UsageError
 from fusebench.exits import Interrupted, signals_raise
 from fusebench.keys import generation_key, stable_hash
+from fusebench.progress import GenerationProgress
 from fusebench.prompts import build_conversation
 from fusebench.scoring import JudgedScore, score_benchmark, score_judged
 from fusebench.spec import BenchmarkSpec, get_benchmark, get_suite
+from fusebench.speed import SpeedMeter, engine_stats
 from fusebench.store import Store, now, to_jsonable
 
 if TYPE_CHECKING:
@@ -277,18 +277,19 @@ def generate_missing(
     store: Store,
     missing: list[Request],
     progress: bool,
+    meter: SpeedMeter | None = None,
 ) -> int:
-    """Generate every missing request, grouped by GenParams; returns the number of model calls made."""
+    """Generate every missing request, grouped by GenParams; returns the number of model calls made. Progress
+    (tokens per decode step, samples per benchmark) shows when `progress`; speed figures go to `meter`."""
     groups: dict[GenParams, list[Request]] = defaultdict(list)
     for req in missing:
         groups[req.params].append(req)
-    totals: dict[str, int] = defaultdict(int)
+    planned: dict[str, tuple[int, int]] = defaultdict(lambda: (0, 0))
     for req in missing:
-        totals[req.benchmark] += 1
-    bars = {
-        name: tqdm(total=total, desc=f"{name:>12}", unit="sample", position=i, disable=not progress, leave=True)
-        for i, (name, total) in enumerate(totals.items())
-    }
+        samples, budget = planned[req.benchmark]
+        planned[req.benchmark] = (samples + 1, budget + req.params.max_new_tokens)
+    view = GenerationProgress(planned, progress)
+    meter = meter or SpeedMeter()
     writer = GenerationWriter(store)
     calls = 0
     try:
@@ -296,19 +297,20 @@ def generate_missing(
             # One request per conversation: backends expand params.n themselves.
             firsts = [r for r in reqs if r.sample_index == 0]
             by_item = {(r.benchmark, r.item.id, r.sample_index): r for r in reqs}
-            for completion in backend.generate([r.conversation for r in firsts], params):
-                first = firsts[completion.index]
-                j = int(completion.meta.get("sample", 0))
-                match = by_item.get((first.benchmark, first.item.id, j))
-                if match is None:
-                    continue
-                writer.add(_generation_row(match, completion))
-                calls += 1
-                bars[match.benchmark].update(1)
+            with meter.call(engine_stats(backend)):
+                for completion in backend.generate([r.conversation for r in firsts], params, view.on_tokens):
+                    first = firsts[completion.index]
+                    j = int(completion.meta.get("sample", 0))
+                    match = by_item.get((first.benchmark, first.item.id, j))
+                    if match is None:
+                        continue
+                    writer.add(_generation_row(match, completion))
+                    calls += 1
+                    meter.add(match.benchmark, completion)
+                    view.finished(match.benchmark, completion.completion_tokens, params.max_new_tokens)
     finally:
         writer.flush()  # on an exception too: what finished is kept
-        for bar in bars.values():
-            bar.close()
+        view.close()
     return calls
 
 
@@ -338,6 +340,7 @@ class EvalOutcome:
     not_implemented: list[str]
     status: str = "complete"  # or "incomplete": judgments missing (judge budget reached, judge errors)
     incomplete: dict[str, dict[str, Any]] = field(default_factory=dict)  # benchmark -> missing count and reason
+    speed: dict[str, Any] = field(default_factory=dict)  # summary["speed"]: fusebench.speed.SpeedMeter.record
 
 
 def _judged(planned: Sequence[PlannedBenchmark]) -> list[PlannedBenchmark]:
@@ -383,9 +386,11 @@ def _run_eval(
     make_backend: Callable[[], Backend],
     make_judge: Callable[[str], Backend] | None,
 ) -> EvalOutcome:
+    started, meter = time.perf_counter(), SpeedMeter()
     planned = plan_benchmarks(config)
     stage = _judge_stage(config, store, planned, make_judge)
-    backend = make_backend()
+    with meter.stage("model_prepare"):  # resolve (a GGUF converted on first use), tokenizer; weights load lazily
+        backend = make_backend()
     fingerprint = backend.fingerprint()
     settings: dict[str, Any] = {
         "seed": config.seed,
@@ -432,13 +437,18 @@ def _run_eval(
         store.mark_running(run_id, env)
     not_implemented = [p.spec.id for p in planned if p.data is None]
     try:
-        requests, calls, cached = _generate_turns(config, store, backend, planned, fingerprint)
+        with meter.stage("generate"):
+            requests, calls, cached = _generate_turns(config, store, backend, planned, fingerprint, meter)
         failed = unanswered_items(requests, store.get_generations(r.key for r in requests))
-        judgments, fingerprints = _run_judges(stage, store, planned, requests, failed)
-        results = score_run(store, run_id, planned, requests, judgments, failed)
+        with meter.stage("judge"):
+            judgments, fingerprints = _run_judges(stage, store, planned, requests, failed)
+        with meter.stage("score"):
+            results = score_run(store, run_id, planned, requests, judgments, failed, config.progress)
         incomplete = _incomplete(judgments, stage, failed)
         status = "incomplete" if incomplete else "complete"
         summary = {"results": results, "not_implemented": not_implemented, "judge_fingerprints": fingerprints}
+        speed = meter.record(backend, wall_s=time.perf_counter() - started, cached=cached)
+        summary["speed"] = speed
         store.finish_run(run_id, status, {**summary, "incomplete": incomplete})
     except KeyboardInterrupt as exc:  # SIGINT/SIGTERM: what finished is committed (generate_missing's finally)
         interrupted = exc if isinstance(exc, Interrupted) else Interrupted(signal.SIGINT)
@@ -448,11 +458,16 @@ def _run_eval(
     except BaseException:
         store.finish_run(run_id, "failed", None)
         raise
-    return EvalOutcome(run_id, resumed, calls, cached, results, not_implemented, status, incomplete)
+    return EvalOutcome(run_id, resumed, calls, cached, results, not_implemented, status, incomplete, speed)
 
 
 def _generate_turns(
-    config: EvalConfig, store: Store, backend: Backend, planned: Sequence[PlannedBenchmark], fingerprint: dict[str, Any]
+    config: EvalConfig,
+    store: Store,
+    backend: Backend,
+    planned: Sequence[PlannedBenchmark],
+    fingerprint: dict[str, Any],
+    meter: SpeedMeter | None = None,
 ) -> tuple[list[Request], int, int]:
     """Generate turn 0 of every benchmark, then each later turn of the multi-turn ones; (requests, calls, cached)."""
     all_requests: list[Request] = []
@@ -466,7 +481,7 @@ def _generate_turns(
         # with n > 1 the backend produces all samples of an item together: regenerate the whole item
         missing_items = {(r.benchmark, r.item.id) for r in missing}
         missing = [r for r in requests if (r.benchmark, r.item.id) in missing_items]
-        calls += generate_missing(backend, store, missing, config.progress) if missing else 0
+        calls += generate_missing(backend, store, missing, config.progress, meter) if missing else 0
         cached_count += len(requests) - len(missing)
         all_requests += requests
         turn += 1
@@ -555,6 +570,7 @@ def score_run(
     requests: Sequence[Request],
     judgments: dict[str, BenchmarkJudgments] | None = None,
     failed: dict[str, set[str]] | None = None,
+    progress: bool = False,
 ) -> list[dict[str, Any]]:
     """Score stored generations of a run and store per-sample scores and per-benchmark results. Items in `failed`
     (a model request failed) are not scored, and a benchmark with any has no score: details["errors"] counts them,
@@ -581,7 +597,7 @@ def score_run(
             results.append(_put_result(store, p, row, failed_ids))
             continue
         outputs = [stored[r.key]["output"] for r in reqs]
-        result = score_benchmark(p.spec, [r.item for r in reqs], outputs)
+        result = score_benchmark(p.spec, [r.item for r in reqs], outputs, progress)
         store.put_scores(
             [
                 {

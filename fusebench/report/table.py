@@ -34,8 +34,14 @@ def _score_cell(r: dict[str, Any]) -> str:
     return "no verdicts" if details.get("judge_failures") == details.get("n_judgments") else "n/a"
 
 
-def results_table(results: Sequence[dict[str, Any]], not_implemented: Sequence[str] = (), fmt: str = "simple") -> str:
-    """Render one run's per-benchmark results; judged benchmarks add a judge-failures column and judge lines."""
+def results_table(
+    results: Sequence[dict[str, Any]],
+    not_implemented: Sequence[str] = (),
+    fmt: str = "simple",
+    speed: dict[str, Any] | None = None,
+) -> str:
+    """Render one run's per-benchmark results; judged benchmarks add a judge-failures column and judge lines; a
+    run's speed record (summary["speed"]) adds its speed footer."""
     order = {c: i for i, c in enumerate(CATEGORIES)}
     judged = any(_judge(r) for r in results)
     rows = []
@@ -59,7 +65,82 @@ def results_table(results: Sequence[dict[str, Any]], not_implemented: Sequence[s
     notes = judge_notes(results)
     if unaveraged:
         notes.append(f"not in the average: {', '.join(unaveraged)} (a second scoring of answers counted already)")
-    return table + ("\n\n" + "\n".join(notes) if notes else "")
+    footer = "\n\n" + speed_footer(speed, fmt) if speed else ""
+    return table + ("\n\n" + "\n".join(notes) if notes else "") + footer
+
+
+SPEED_HEADERS = ("benchmark", "generated", "prompt tok", "completion tok", "seconds", "tok/s")
+
+
+def _speed_row(label: str, tally: dict[str, Any]) -> list[Any]:
+    rate = tally.get("tokens_per_s")
+    return [
+        label,
+        tally["samples"],
+        f"{tally['prompt_tokens']:,}",
+        f"{tally['completion_tokens']:,}",
+        f"{tally['seconds']:.1f}",
+        "" if rate is None else f"{rate:.1f}",
+    ]
+
+
+def speed_footer(speed: dict[str, Any], fmt: str = "simple") -> str:
+    """A run's speed: wall time by stage, tokens and tokens/s per benchmark and for the backend (generation
+    seconds of a batch shared by benchmarks are split by their completion tokens), and on CPU at float32 what
+    bounds decoding."""
+    stages = speed.get("stages_s", {})
+    backend = speed["backend"]
+    engine = ", ".join(str(backend[k]) for k in ("device", "dtype") if backend.get(k))
+    if backend.get("batch_size"):
+        engine += f", batch {backend['batch_size']}"
+    parts = []
+    for key, label in _STAGES:
+        if stages.get(key):
+            loaded = backend.get("load_s") if key == "generate" else None
+            parts.append(f"{label} {stages[key]:.1f} s" + (f" (weights load {loaded:.1f} s of it)" if loaded else ""))
+    lines = [f"speed: wall {speed['wall_s']:.1f} s" + (f" ({', '.join(parts)})" if parts else "")]
+    cached = speed.get("cached", 0)
+    if not backend["samples"]:
+        lines.append(f"nothing generated: {cached} samples from the cache")
+        return "\n".join(lines)
+    lines.append(
+        f"generated {backend['samples']} samples ({cached} from the cache) with {backend['name']} ({engine}); "
+        "benchmarks sharing a batch split its seconds by their completion tokens"
+    )
+    rows = [_speed_row(name, tally) for name, tally in speed["benchmarks"].items()]
+    rows.append(_speed_row(f"all ({backend['name']})", backend))
+    align = ("left", *["right"] * (len(SPEED_HEADERS) - 1))
+    lines.append(tabulate(rows, headers=SPEED_HEADERS, tablefmt=fmt, disable_numparse=True, colalign=align))
+    note = memory_bound_note(backend)
+    return "\n".join(lines + ([note] if note else []))
+
+
+MEMORY_BOUND_ROWS = 16
+_STAGES = (("model_prepare", "model prepared"), ("generate", "generation"), ("judge", "judging"), ("score", "scoring"))
+
+
+def memory_bound_note(backend: dict[str, Any]) -> str | None:
+    """On CPU at float32: one line on what bounds decoding and what --dtype bfloat16 trades for speed. A step does
+    2 FLOPs per 4-byte weight per row: under MEMORY_BOUND_ROWS rows that is below what a CPU core computes per byte
+    it reads from memory (about 10 FLOP/byte), so the step's time is the weights' read time."""
+    steps, weights = backend.get("decode_steps"), backend.get("weights_bytes")
+    if not str(backend.get("device", "")).startswith("cpu") or backend.get("dtype") != "float32":
+        return None
+    if not steps or not weights or not backend.get("generate_s"):
+        return None
+    rows = backend["decode_rows"] / steps
+    rate = weights * steps / backend["generate_s"] / 1e9
+    read = f"each of {steps:,} decode steps read all {weights / 1e9:.2f} GB of weights"
+    read += f" for {rows:.1f} rows ({rate:.1f} GB/s)"
+    bound = (
+        "memory-bound: a bigger batch costs little more per step"
+        if rows < MEMORY_BOUND_ROWS
+        else "large enough batches to be compute-bound"
+    )
+    return (
+        f"CPU float32: {read}, {bound}; --dtype bfloat16 halves the bytes (about 2x faster on AMX CPUs) but greedy "
+        "outputs then depend on the batch a prompt ran in (README: Precision)"
+    )
 
 
 def judge_notes(results: Sequence[dict[str, Any]]) -> list[str]:
