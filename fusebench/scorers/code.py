@@ -192,6 +192,9 @@ def mbpp_program(item: dict[str, Any], code: str, split: bool = True) -> Program
     if not split:
         return Program(code, setup + "\n" + asserts)
     modules, calls = _free_names(setup, asserts)
+    entry = mbpp_entry_point(item)
+    if entry and entry not in calls and hasattr(builtins, entry):  # e.g. a task whose function is named `sum`
+        calls.append(entry)
     helpers = "".join(f"import {m}\n" for m in modules) + setup
     return Program(code, asserts, calls=tuple(calls), helpers=helpers)
 
