@@ -158,8 +158,12 @@ def _main() -> None:
     from fusebench_train.prompts import load_prompts
 
     payload = json.loads(sys.stdin.read())
-    cfg = parse_config(payload["config"], payload["base_dir"])
-    sample(cfg, load_prompts(cfg), Path(payload["journal"]), default_backend(cfg, "vllm"))
+    try:
+        cfg = parse_config(payload["config"], payload["base_dir"])
+        sample(cfg, load_prompts(cfg), Path(payload["journal"]), default_backend(cfg, "vllm"))
+    except UsageError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(2)
 
 
 def score(

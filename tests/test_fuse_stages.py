@@ -117,3 +117,25 @@ def test_validate_compares_on_the_validation_prompts_and_reuses_answers(tmp_path
     assert len(journals) == 3
     assert all(len((tmp_path / "w" / "validation" / j).read_text().splitlines()) == 6 for j in journals)
     assert pipeline.validate() == table and len(built) == 3  # answers come from the journals
+
+
+@pytest.mark.timeout(300)
+def test_sampling_in_the_vllm_venv_gets_the_config_and_reports_its_failure(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """The `.venv-vllm` here is this interpreter (no vLLM installed): the child process rebuilds the config from JSON,
+    loads the prompts, and stops with one line when the vLLM backend cannot start; the stage fails with exit 2."""
+    import sys
+
+    from fusebench_train.sampling import sample_in_venv
+
+    venv = tmp_path / ".venv-vllm"
+    (venv / "bin").mkdir(parents=True)
+    python = venv / "bin" / "python"
+    python.write_text(f'#!/bin/sh\nexec "{sys.executable}" "$@"\n')
+    python.chmod(0o755)
+    cfg = load_config(SMALL, work_dir=str(tmp_path / "w"))
+    with pytest.raises(UsageError, match=r"sampling with vLLM in .*\.venv-vllm failed \(exit 2\)"):
+        sample_in_venv(cfg, venv, tmp_path / "journal.jsonl")
+    err = capfd.readouterr().err.strip().splitlines()
+    assert err == ["error: the vllm backend needs vLLM: bash scripts/install-vllm.sh (its own venv, .venv-vllm)"]
