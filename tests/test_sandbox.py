@@ -1,4 +1,4 @@
-"""The sandbox's contract: verdicts, captured output, limits, parallelism, clean-up."""
+"""The sandbox's contract: verdicts, captured output, limits, parallelism, clean-up; split mode's plain-data wire."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from fusebench.sandbox import Limits, Program, Sandbox, scaled_timeout
+from fusebench.sandbox import _wire as wire
 
 
 @pytest.fixture(scope="module")
@@ -121,3 +122,167 @@ def test_scaled_timeout_is_max_of_floor_and_k_times_reference(ref: float, floor:
     assert t >= floor and t >= k * ref
     assert t in (floor, k * ref)
     assert Limits().with_reference(ref, floor, k).wall_s == t
+
+
+# --- split mode: the tests run in the judge, the model's code only answers calls with plain data -----------
+
+
+PLAIN = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text() | st.binary() | st.complex_numbers(),
+    lambda inner: (
+        st.lists(inner, max_size=4)
+        | st.lists(inner, max_size=4).map(tuple)
+        | st.frozensets(st.integers() | st.text(), max_size=4)
+        | st.sets(st.integers() | st.text(), max_size=4)
+        | st.dictionaries(st.text() | st.integers() | st.tuples(st.integers()), inner, max_size=4)
+    ),
+    max_leaves=12,
+)
+
+
+def _same(a: object, b: object) -> bool:
+    """Equal with types compared exactly, nan equal to nan and -0.0 told from 0.0."""
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, float | complex):
+        return repr(a) == repr(b)
+    if isinstance(a, list | tuple):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b, strict=True))  # type: ignore[arg-type]
+    if isinstance(a, dict):
+        return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)  # type: ignore[attr-defined,index]
+    return a == b
+
+
+@settings(max_examples=200, deadline=None)
+@given(PLAIN)
+def test_plain_data_survives_the_wire_exactly(value: object) -> None:
+    assert _same(wire.loads(wire.dumps(value)), value)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "NaN", '["f", NaN]', '["x", 1]', '["i", 5]', '["b", 1]', '["S", [["l", []]]]', '["d", [[["l", []], ["n"]]]]',
+        '["l", 5]', '["n", 1]', '["c", "0x1p+0"]', "[]", '{"status": "passed"}', '["y", "not base64!"]',
+    ],
+)  # fmt: skip
+def test_the_wire_rejects_anything_but_its_own_format(text: str) -> None:
+    with pytest.raises(ValueError):
+        wire.loads(text)
+
+
+def test_subclasses_of_plain_types_travel_as_their_base_type() -> None:
+    class Yes(int):
+        def __eq__(self, other: object) -> bool:
+            return True
+
+        __hash__ = int.__hash__
+
+    back = wire.loads(wire.dumps([Yes(3), (1, 2)]))
+    assert type(back[0]) is int and back[0] != 4
+    with pytest.raises(wire.NotPlainData):
+        wire.dumps(x for x in [])
+
+
+SPLIT_CODE = """
+import time
+
+def f(x):
+    return [x, x / 2, float("nan"), float("-inf"), {(1, 2): b"ab"}, {3}, 2**100, 1 + 2j]
+
+def boom(kind):
+    raise {"value": ValueError, "key": KeyError, "custom": type("Custom", (ValueError,), {})}[kind]("bad")
+
+def gen():
+    yield 1
+
+def sort_in_place(xs):
+    xs.sort()
+    return xs
+
+def slow():
+    time.sleep(30)
+"""
+
+
+@pytest.mark.timeout(60)
+def test_split_calls_return_plain_data_and_rebuilt_exceptions(sandbox: Sandbox) -> None:
+    tests = """
+r = f(3)
+assert r[0] == 3 and r[1] == 1.5 and r[2] != r[2] and r[3] == float("-inf")
+assert r[4] == {(1, 2): b"ab"} and r[5] == {3} and r[6] == 2**100 and r[7] == 1 + 2j
+for kind in ("value", "custom"):
+    try:
+        boom(kind)
+    except ValueError as exc:
+        assert str(exc) == "bad"
+    else:
+        raise AssertionError("no exception")
+xs = [3, 1, 2]
+assert sort_in_place(xs) == [1, 2, 3] and xs == [3, 1, 2]  # arguments are copies
+_fb.record(r[:2])
+"""
+    calls = ("f", "boom", "gen", "sort_in_place", "slow")
+    outcome = sandbox.run(Program(SPLIT_CODE, tests, calls=calls))
+    assert outcome.passed and outcome.mode == "split", outcome
+    assert (outcome.calls, outcome.mutated) == (4, 1)
+    assert wire.loads(outcome.records) == [[3, 1.5]]
+    not_plain = sandbox.run(Program(SPLIT_CODE, "gen()\n", calls=calls))
+    assert not_plain.status == "failed" and "not plain data: generator" in not_plain.reason
+    assert not_plain.failed_test == "gen()"
+    timed = sandbox.run(Program(SPLIT_CODE, "_fb.call('slow', timeout=0.5)\n", calls=calls), Limits(wall_s=10))
+    assert timed.status == "failed" and "CallTimeout" in timed.reason and timed.duration_s < 5
+    missing = sandbox.run(Program(SPLIT_CODE, "nothing()\n", calls=("nothing",)))
+    assert "NameError" in missing.reason
+
+
+@pytest.mark.timeout(60)
+def test_split_helpers_and_tests_are_the_judges_own(sandbox: Sandbox) -> None:
+    """The model's code redefines a helper and patches a module the tests use: the judge has its own."""
+    code = "import math\nmath.fabs = lambda x: 0.0\ndef helper(x):\n    return 0\ndef f(x):\n    return 99\n"
+    tests = "import math\nassert math.fabs(helper(f(1)) - 2) < 1e-9\n"
+    outcome = sandbox.run(Program(code, tests, calls=("f",), helpers="def helper(x):\n    return x + 1\n"))
+    assert outcome.status == "failed" and outcome.failed_test is not None
+
+
+@pytest.mark.timeout(60)
+def test_the_models_process_never_holds_the_tests(sandbox: Sandbox) -> None:
+    """The fork server never reads a job's code or tests: in split mode the tests are nowhere in the memory of the
+    model's process, not even those of an earlier job."""
+    marker = "EXPECTED-" + "7f3a9c1e5b"
+    xored = bytes(c ^ 1 for c in b"7f3a9c1e5b")  # the model's code never builds the marker itself
+    code = f"""
+import ctypes
+found = 0
+with open("/proc/self/maps") as maps:
+    regions = [line.split() for line in maps]
+for fields in regions:
+    lo, hi = (int(x, 16) for x in fields[0].split("-"))
+    if not fields[1].startswith("r") or (len(fields) > 5 and fields[5] in ("[vvar]", "[vsyscall]", "[vvar_vclock]")):
+        continue
+    data = ctypes.string_at(lo, hi - lo)
+    at = data.find(b"EXPECTED-")
+    while at >= 0:
+        found += bytes(c ^ 1 for c in data[at + 9 : at + 19]) == {xored!r}
+        at = data.find(b"EXPECTED-", at + 1)
+print("LEAK" if found else "clean")
+def f():
+    return 1
+"""
+    tests = f"assert f() == 1, {marker!r}\n"
+    one = Sandbox(workers=1)  # so that every job below goes through the same fork server
+    assert one.run(Program(code, tests)).stdout.strip() == "LEAK"  # in-process, the tests are in its memory
+    for _ in range(2):  # nor does any later split job inherit a copy from the server
+        outcome = one.run(Program(code, tests, calls=("f",)), Limits(wall_s=30))
+        assert outcome.passed, outcome
+        assert outcome.stdout.strip() == "clean"
+    one.close()
+
+
+@pytest.mark.timeout(60)
+def test_stdin_scripts_run_split(sandbox: Sandbox) -> None:
+    code = "a, b = map(int, input().split())\nprint(a + b)\n"
+    tests = "assert _fb.script('2 3\\n') == '5\\n'\nassert _fb.script('10 -4\\n').strip() == '6'\n"
+    assert sandbox.run(Program(code, tests, calls=(), script=True)).passed
+    broken = sandbox.run(Program("print(", tests, calls=(), script=True))
+    assert broken.status == "failed" and "SyntaxError" in broken.reason

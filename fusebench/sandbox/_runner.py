@@ -261,12 +261,19 @@ def _fork(run: Any) -> int:
     return pid
 
 
+def _read_body(fd: int) -> dict:
+    """The program's code (and, in-process, its tests), read only in the forked child: the fork server never holds
+    them, so no process forked later inherits a copy of another program's tests in its memory."""
+    with os.fdopen(fd, "rb") as fh:
+        return json.loads(fh.read())
+
+
 def _start_in_process(req: dict, fds: list[int], devnull: int, iso: dict) -> tuple[int, int]:
-    out, err, nonce_fd, result_fd = fds
+    out, err, nonce_fd, result_fd, body_fd = fds
 
     def program() -> None:
-        _child({nonce_fd: 3, result_fd: 4}, (devnull, out, err))
-        req["nonce_fd"], req["result_fd"] = 3, 4
+        _child({nonce_fd: 3, result_fd: 4, body_fd: 5}, (devnull, out, err))
+        req.update(_read_body(5), nonce_fd=3, result_fd=4)
         _serve_in_process(req, iso)
 
     return _fork(program), 0
@@ -276,14 +283,14 @@ def _start_split(req: dict, fds: list[int], devnull: int, iso: dict) -> tuple[in
     """Fork the model's process (which gets only the channel and its output files), then the judge (which gets
     the channel, the job and the result file). The fork server never reads the job: no copy of the tests is in
     the memory that the model's process inherits."""
-    out, err, job_fd, result_fd = fds
+    out, err, job_fd, result_fd, body_fd = fds
     mine, theirs = socket.socketpair()
 
     def model() -> None:
-        _child({theirs.fileno(): 3}, (devnull, out, err))
-        iso_here = dict(iso)
-        _contain(req, iso_here)
-        _serve.serve(req["code"], socket.socket(fileno=3), bool(req.get("script")))
+        _child({theirs.fileno(): 3, body_fd: 4}, (devnull, out, err))
+        code = _read_body(4)["code"]
+        _contain(req, dict(iso))
+        _serve.serve(code, socket.socket(fileno=3), bool(req.get("script")))
         os._exit(0)
 
     def judge() -> None:
@@ -307,7 +314,7 @@ def _fork_program(sock: socket.socket, devnull: int, iso: dict) -> None:
     """One request: fork its processes and report their pids; report the exit code of the one that decides the
     verdict (the judge, or the program in in-process mode) when it ends; then, once the harness has killed
     what was left, reap everything, report the model's exit code and whether any other process was left."""
-    head, fds, _, _ = socket.recv_fds(sock, 8, 4)
+    head, fds, _, _ = socket.recv_fds(sock, 8, 5)
     if not head:
         raise EOFError
     (size,) = struct.unpack("q", head + _recv_exact(sock, 8 - len(head)))

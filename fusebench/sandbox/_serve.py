@@ -91,6 +91,14 @@ def _answer(env: dict[str, Any], code: Any, req: dict[str, Any]) -> list[Any]:
     return ["ok", value, mutated]
 
 
+def _send(chan: socket.socket, reply: list[Any]) -> None:
+    """Flush what the code printed (the process is killed once the judge is done), then reply."""
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(BaseException):  # the code may have replaced or closed its streams
+            stream.flush()
+    _wire.send(chan, reply)
+
+
 def serve(source: str, chan: socket.socket, script: bool) -> None:
     """Run the model's code (or only compile it, for a script), report ready, then answer calls until EOF."""
     env: dict[str, Any] = {"__name__": "__solution__", "__builtins__": builtins}
@@ -100,9 +108,9 @@ def serve(source: str, chan: socket.socket, script: bool) -> None:
         if not script:
             exec(code, env)
     except BaseException as exc:
-        _wire.send(chan, _raised(exc))
+        _send(chan, _raised(exc))
         return
-    _wire.send(chan, ["ready"])
+    _send(chan, ["ready"])
     while True:
         try:
             req = _wire.recv(chan)
@@ -112,4 +120,4 @@ def serve(source: str, chan: socket.socket, script: bool) -> None:
             reply = _answer(env, code, req)
         except BaseException as exc:
             reply = _raised(exc)
-        _wire.send(chan, reply)
+        _send(chan, reply)

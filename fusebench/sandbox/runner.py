@@ -324,13 +324,20 @@ def _execute(server: _ForkServer, program: Program, limits: Limits, uid: int) ->
 
 
 def _request(program: Program, limits: Limits, uid: int, scratch: str) -> bytes:
-    """The fork server's request: never the tests (in split mode they go to the judge on their own descriptor)."""
-    request = {"code": program.code, "scratch": scratch, "uid": uid, "limits": limits.for_runner()}
+    """The fork server's request: neither code nor tests (they go to the forked processes on their own files)."""
+    request = {"scratch": scratch, "uid": uid, "limits": limits.for_runner()}
     if program.split:
         request.update(mode="split", script=program.script)
-    else:
-        request["tests"] = program.tests
     return json.dumps(request).encode()
+
+
+def _body(program: Program) -> IO[bytes]:
+    """A file with the code (and, in-process, the tests), read by the program's process after the fork."""
+    body = tempfile.TemporaryFile()  # noqa: SIM115  (the caller closes it)
+    content = {"code": program.code} if program.split else {"code": program.code, "tests": program.tests}
+    body.write(json.dumps(content).encode())
+    body.seek(0)
+    return body
 
 
 def _run_on(server: _ForkServer, body: bytes, fds: list[int], limits: Limits, uid: int) -> tuple[int, int, bool]:
@@ -372,9 +379,9 @@ def _spawn(
     res_r, res_w = os.pipe()
     start = time.monotonic()
     try:
-        fds = [out.fileno(), err.fileno(), nonce_r, res_w]
-        body = _request(program, limits, uid, scratch)
-        rc, _, timed_out = _run_on(server, body, fds, limits, uid)
+        with _body(program) as body:
+            fds = [out.fileno(), err.fileno(), nonce_r, res_w, body.fileno()]
+            rc, _, timed_out = _run_on(server, _request(program, limits, uid, scratch), fds, limits, uid)
     finally:
         os.close(nonce_r)
         os.close(res_w)
@@ -397,10 +404,10 @@ def _spawn_split(
 ) -> _Run:
     job = {"tests": program.tests, "helpers": program.helpers, "calls": list(program.calls or ())}
     start = time.monotonic()
-    with tempfile.TemporaryFile() as job_file, tempfile.TemporaryFile() as result:
+    with tempfile.TemporaryFile() as job_file, tempfile.TemporaryFile() as result, _body(program) as body:
         job_file.write(json.dumps(job).encode())
         job_file.seek(0)
-        fds = [out.fileno(), err.fileno(), job_file.fileno(), result.fileno()]
+        fds = [out.fileno(), err.fileno(), job_file.fileno(), result.fileno(), body.fileno()]
         judge_rc, model_rc, timed_out = _run_on(server, _request(program, limits, uid, scratch), fds, limits, uid)
         duration = time.monotonic() - start
         result.seek(0)
