@@ -1,14 +1,16 @@
 """Hostile programs: each is contained, scored as not passed with a reason, and the harness survives.
 
-Every program is followed by tests that would pass (`assert True`), so only containment can fail it.
-Needs full isolation (root with namespaces, as here and in CI); elsewhere the tests skip and say why.
+In-process, every program is followed by tests that would pass (`assert True`), so only containment can fail it;
+split, by a function the tests call and find wrong. Needs full isolation (root with namespaces and seccomp, as
+here and in CI); elsewhere the tests skip and say why. The scorers' own hostile corpus: test_hostile_corpus.py.
 """
 
 from __future__ import annotations
 
+import os
+import re
 import shutil
 import socket
-import subprocess
 import tempfile
 import time
 from collections.abc import Iterator
@@ -30,13 +32,29 @@ def sandbox() -> Sandbox:
 
 
 def _uid_processes(sb: Sandbox) -> list[str]:
-    out = subprocess.run(["ps", "-eo", "uid=,pid=,stat="], capture_output=True, text=True, check=True).stdout
-    uids = set(sb.uids)
-    return [line for line in out.splitlines() if int(line.split()[0]) in uids]
+    """Live processes whose real, effective or saved uid is one of the sandbox's (from /proc/PID/status: the
+    owner of /proc/PID is root for a setuid process)."""
+    found = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            status = Path(f"/proc/{pid}/status").read_text()
+        except OSError:
+            continue
+        uids = re.search(r"^Uid:\s+(\d+)\s+(\d+)\s+(\d+)", status, re.M)
+        zombie = re.search(r"^State:\s+Z", status, re.M)
+        if uids and not zombie and {int(u) for u in uids.groups()} & set(sb.uids):
+            found.append(f"{pid}: {status.splitlines()[0]}")
+    return found
 
 
-def _run(sb: Sandbox, code: str, limits: Limits = TIGHT) -> tuple[str, str]:
-    outcome = sb.run(Program(code, "assert True\n"), limits)
+def _program(code: str, split: bool) -> Program:
+    if split:
+        return Program(code + "\ndef f():\n    return 0\n", "assert f() == 1\n", calls=("f",))
+    return Program(code, "assert True\n")
+
+
+def _run(sb: Sandbox, code: str, limits: Limits = TIGHT, split: bool = False) -> tuple[str, str]:
+    outcome = sb.run(_program(code, split), limits)
     assert outcome.status != "passed", outcome
     assert outcome.reason
     assert outcome.duration_s < limits.wall_s + 2
@@ -76,6 +94,7 @@ FORK_AND_REPORT = "import os\nif os.fork():\n    os._exit(0)\n"  # the parent ex
 
 
 @pytest.mark.timeout(60)
+@pytest.mark.parametrize("split", [False, True], ids=["in-process", "split"])
 @pytest.mark.parametrize(
     ("code", "statuses"),
     [
@@ -97,8 +116,10 @@ FORK_AND_REPORT = "import os\nif os.fork():\n    os._exit(0)\n"  # the parent ex
         "sys_exit", "os_exit", "system_exit", "patch_builtins", "kill_self", "fork_and_report",
     ],
 )  # fmt: skip
-def test_hostile_program_is_contained(sandbox: Sandbox, code: str, statuses: set[str]) -> None:
-    status, reason = _run(sandbox, code)
+def test_hostile_program_is_contained(sandbox: Sandbox, code: str, statuses: set[str], split: bool) -> None:
+    if split and code in (PATCH_BUILTINS, FORK_AND_REPORT):
+        statuses = {"failed"}  # split, harmless: the judge's builtins are its own, a forked copy only answers calls
+    status, reason = _run(sandbox, code, split=split)
     assert status in statuses, reason
 
 
@@ -196,3 +217,59 @@ def test_a_hostile_batch_runs_in_parallel_without_harming_good_programs(sandbox:
     assert time.monotonic() - start < 20
     assert [o.passed for o in outcomes] == [True, False, False, False, False, False, True]
     assert _uid_processes(sandbox) == []
+
+
+SETUID_CHILD = """
+import os, subprocess
+read_end, write_end = os.pipe()
+if os.fork() == 0:
+    os.setsid()
+    subprocess.Popen(["su", "root", "-c", "true"], stdin=read_end, pass_fds=(write_end,), start_new_session=True)
+    os._exit(0)
+import time
+time.sleep(0.5)
+"""
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.skipif(shutil.which("su") is None, reason="no su binary on this machine")
+@pytest.mark.parametrize("split", [False, True], ids=["in-process", "split"])
+def test_a_setuid_child_in_its_own_session_does_not_outlive_the_run(sandbox: Sandbox, split: bool) -> None:
+    outcome = sandbox.run(_program(SETUID_CHILD, split), TIGHT)
+    assert outcome.passed != split, outcome  # in-process `assert True` passes; split, f() is wrong
+    assert "Password" in outcome.stderr or split  # su did start (and wait on its pipe)
+    assert _uid_processes(sandbox) == []
+
+
+@pytest.mark.timeout(30)
+def test_no_new_privileges_and_the_seccomp_filter_are_on(sandbox: Sandbox) -> None:
+    code = "print(open('/proc/self/status').read())\n"
+    status = sandbox.run(Program(code, "assert True\n"), TIGHT).stdout
+    assert re.search(r"^NoNewPrivs:\s+1$", status, re.M) and re.search(r"^Seccomp:\s+2$", status, re.M), status
+    setuid = "import subprocess\nprint(subprocess.run(['su', '-c', 'id -u'], input=b'', capture_output=True))\n"
+    if shutil.which("su"):
+        assert "uid=0" not in sandbox.run(Program(setuid, "assert True\n"), TIGHT).stdout
+
+
+@pytest.mark.timeout(30)
+@pytest.mark.parametrize("split", [False, True], ids=["in-process", "split"])
+def test_host_unix_sockets_are_unreachable(sandbox: Sandbox, open_dir: Path, split: bool) -> None:
+    stream_path, dgram_path = str(open_dir / "host.sock"), str(open_dir / "dgram.sock")
+    with socket.socket(socket.AF_UNIX) as listener, socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as dgram:
+        listener.bind(stream_path)
+        listener.listen()
+        dgram.bind(dgram_path)
+        for path in (stream_path, dgram_path):
+            os.chmod(path, 0o777)
+        listener.settimeout(0.2)
+        dgram.settimeout(0.2)
+        code = f"import socket\nsocket.socket(socket.AF_UNIX).connect({stream_path!r})\n"
+        reason = _run(sandbox, code, split=split)[1]
+        assert "Permission denied" in reason, reason
+        pair = "import socket\na, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)\n"
+        pair += f"a.sendto(b'x', {dgram_path!r})\n"
+        assert "Permission denied" in _run(sandbox, pair, split=split)[1]
+        with pytest.raises(TimeoutError):
+            listener.accept()
+        with pytest.raises(TimeoutError):
+            dgram.recv(10)
