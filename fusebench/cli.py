@@ -209,14 +209,16 @@ def _tags(args: argparse.Namespace) -> dict[str, str]:
 
 
 def cmd_runs(args: argparse.Namespace) -> int:
-    from tabulate import tabulate
+    from fusebench.report.commands import runs_table
 
-    store = _open_store(args)
-    rows = [
-        [r["id"], r["model"], r["backend"], r["suite"] or ",".join(r["benchmarks"]), r["status"], r["started_at"]]
-        for r in store.list_runs()
-    ]
-    print(tabulate(rows, headers=["run", "model", "backend", "suite", "status", "started"]))
+    print(runs_table(_open_store(args)))
+    return 0
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    from fusebench.models import models_listing
+
+    print(models_listing())
     return 0
 
 
@@ -239,16 +241,25 @@ def cmd_show(args: argparse.Namespace) -> int:
 def cmd_list(args: argparse.Namespace) -> int:
     from tabulate import tabulate
 
-    from fusebench.spec import all_benchmarks, all_suites
+    from fusebench.preflight import spec_problem
+    from fusebench.spec import all_benchmarks, all_suites, broken_benchmarks, broken_suites
 
-    rows = [
-        [s.id, s.category, s.size or "", s.metric, s.scorer, "yes" if s.implemented else "not yet"]
-        for s in all_benchmarks().values()
-    ]
+    broken = dict(broken_benchmarks())
+    rows = []
+    for s in all_benchmarks().values():
+        problem = spec_problem(s)
+        if problem:
+            broken[s.id] = problem
+            continue
+        rows.append([s.id, s.category, s.size or "", s.metric, s.scorer, "yes" if s.implemented else "not yet"])
     print(tabulate(rows, headers=["benchmark", "category", "size", "metric", "scorer", "implemented"]))
+    for name, problem in sorted(broken.items()):
+        print(f"BROKEN {name}: {problem}")
     print()
     suites = [[s.id, len(s.entries), ", ".join(e.benchmark for e in s.entries)] for s in all_suites().values()]
     print(tabulate(suites, headers=["suite", "benchmarks", "members"], maxcolwidths=[None, None, 80]))
+    for name, problem in sorted(broken_suites().items()):
+        print(f"BROKEN suite {name}: {problem}")
     return 0
 
 
@@ -348,6 +359,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("list", help="benchmarks and suites")
     p.set_defaults(func=cmd_list)
+
+    p = sub.add_parser("models", help="built-in model aliases: the package that ships each, where it is found")
+    p.set_defaults(func=cmd_models)
 
     p = sub.add_parser("rescore", help="re-score a stored run without calling the model")
     p.add_argument("run_id")

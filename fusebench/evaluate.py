@@ -18,6 +18,7 @@ from fusebench.environment import environment
 from fusebench.errors import UsageError
 from fusebench.exits import Interrupted, signals_raise
 from fusebench.keys import generation_key, stable_hash
+from fusebench.preflight import check_planned, check_specs
 from fusebench.progress import GenerationProgress
 from fusebench.prompts import build_conversation
 from fusebench.scoring import JudgedScore, score_benchmark, score_judged
@@ -93,6 +94,7 @@ def plan_benchmarks(config: EvalConfig) -> list[PlannedBenchmark]:
         suite = get_suite(config.suite or "demo")
         entries = [(e.benchmark, e.limit) for e in suite.entries]
         suite_generation = suite.generation
+    check_specs([get_benchmark(name) for name, _ in entries])  # every spec resolves before any data loads
     planned = []
     for name, suite_limit in entries:
         spec = get_benchmark(name)
@@ -106,6 +108,7 @@ def plan_benchmarks(config: EvalConfig) -> list[PlannedBenchmark]:
         by = spec.generation_by.values if spec.generation_by else {}
         params_by = {v: _gen_params(name, {**spec.generation, **extra, **overrides}) for v, extra in by.items()}
         planned.append(PlannedBenchmark(spec, data, params, params_by))
+    check_planned(planned)  # scorers, judge files: before the first generation
     return planned
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import MISSING, dataclass, field, fields
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -139,14 +139,34 @@ class SuiteSpec:
     description: str = ""
 
 
-def _read_yaml(path: Path) -> dict[str, Any]:
+def _read_spec(path: Path) -> tuple[dict[str, Any], dict[str, int]]:
+    """A spec file's mapping and the line of each of its top-level keys. A file that is not YAML names its line
+    and column (yaml's problem mark)."""
     try:
-        raw = yaml.safe_load(path.read_text())
-    except (OSError, yaml.YAMLError) as exc:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
         raise UsageError(f"cannot read spec {path}: {exc}".splitlines()[0]) from exc
-    if not isinstance(raw, dict):
-        raise UsageError(f"spec {path} is not a mapping")
-    return raw
+    loader = yaml.SafeLoader(text)
+    try:
+        node = loader.get_single_node()
+        raw = loader.construct_document(node) if node is not None else None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark is not None else str(path)
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        context, start = getattr(exc, "context", None), getattr(exc, "context_mark", None)
+        if context and start is not None:
+            context += f" from line {start.line + 1}"
+        raise UsageError(f"bad spec {where}: {problem}" + (f" ({context})" if context else "")) from exc
+    finally:
+        loader.dispose()
+    if not isinstance(raw, dict) or not isinstance(node, yaml.MappingNode):
+        raise UsageError(f"bad spec {path}: not a mapping of fields")
+    return raw, {str(key.value): key.start_mark.line + 1 for key, _ in node.value}
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    return _read_spec(path)[0]
 
 
 def _build(cls: type, raw: dict[str, Any], where: str) -> Any:
@@ -156,8 +176,27 @@ def _build(cls: type, raw: dict[str, Any], where: str) -> Any:
         raise UsageError(f"bad spec {where}: {exc}") from exc
 
 
-def parse_benchmark(raw: dict[str, Any], where: str) -> BenchmarkSpec:
-    """Validate one benchmark mapping (as read from YAML)."""
+def _check_fields(raw: dict[str, Any], where: str, lines: dict[str, int]) -> None:
+    """Unknown and missing top-level fields, each named with its line."""
+    known = {f.name: f for f in fields(BenchmarkSpec)}
+    for key in raw:
+        if key not in known:
+            raise UsageError(f"bad spec {_at(where, lines, key)}: unknown field {key!r}")
+    for name, f in known.items():
+        optional = name in ("data", "prompt") or f.default is not MISSING or f.default_factory is not MISSING
+        if name not in raw and not optional:
+            raise UsageError(f"bad spec {where}: missing field {name!r}")
+
+
+def _at(where: str, lines: dict[str, int], key: str) -> str:
+    """`where` with the line of a top-level key, when known."""
+    return f"{where}:{lines[key]}" if key in lines else where
+
+
+def parse_benchmark(raw: dict[str, Any], where: str, lines: dict[str, int] | None = None) -> BenchmarkSpec:
+    """Validate one benchmark mapping (as read from YAML); `lines` (top-level key -> line) places the errors."""
+    lines = lines or {}
+    _check_fields(raw, where, lines)
     raw = dict(raw)
     data = dict(raw.pop("data", {}) or {})
     hub = data.pop("hub", None)
@@ -178,9 +217,9 @@ def parse_benchmark(raw: dict[str, Any], where: str) -> BenchmarkSpec:
         where,
     )
     if spec.category not in CATEGORIES:
-        raise UsageError(f"bad spec {where}: category {spec.category!r} not in {CATEGORIES}")
+        raise UsageError(f"bad spec {_at(where, lines, 'category')}: category {spec.category!r} not in {CATEGORIES}")
     if judge_spec and judge_spec.mode not in JUDGE_MODES:
-        raise UsageError(f"bad spec {where}: judge mode {judge_spec.mode!r} not in {JUDGE_MODES}")
+        raise UsageError(f"bad spec {_at(where, lines, 'judge')}: judge mode {judge_spec.mode!r} not in {JUDGE_MODES}")
     for name, value, allowed in (
         ("prompt.default_system", prompt.default_system, DEFAULT_SYSTEM),
         ("prompt.choices_format", prompt.choices_format, CHOICES_FORMATS),
@@ -197,25 +236,70 @@ def parse_benchmark(raw: dict[str, Any], where: str) -> BenchmarkSpec:
     return spec
 
 
+@dataclass(frozen=True)
+class Catalog:
+    """What a specs folder holds: the valid specs by id, and the broken files by the id each stands for (its `id`
+    when readable, else its file name). A broken spec fails only the commands that use it."""
+
+    specs: dict[str, Any]
+    broken: dict[str, str]  # id -> one line naming the file (and line) and the problem
+    origins: dict[str, tuple[str, dict[str, int]]] = field(default_factory=dict)  # id -> (file, key -> line)
+
+
+def _spec_id(path: Path, raw: dict[str, Any] | None) -> str:
+    value = raw.get("id") if raw else None
+    return value if isinstance(value, str) and value else path.stem
+
+
 @cache
-def _all_benchmarks(root: Path) -> dict[str, BenchmarkSpec]:
-    specs = {}
+def _benchmark_catalog(root: Path) -> Catalog:
+    specs: dict[str, BenchmarkSpec] = {}
+    broken: dict[str, str] = {}
+    files: dict[str, list[Path]] = {}
+    origins: dict[str, tuple[str, dict[str, int]]] = {}
     for path in sorted(root.glob("*.yaml")):
-        spec = parse_benchmark(_read_yaml(path), str(path))
+        raw = None
+        try:
+            raw, lines = _read_spec(path)
+            spec = parse_benchmark(raw, str(path), lines)
+        except UsageError as exc:
+            broken[_spec_id(path, raw)] = str(exc)
+            continue
+        files.setdefault(spec.id, []).append(path)
         specs[spec.id] = spec
-    return specs
+        origins[spec.id] = (str(path), lines)
+    for spec_id, paths in files.items():
+        if len(paths) > 1:
+            del specs[spec_id]
+            broken[spec_id] = f"benchmark {spec_id!r} is defined twice: {', '.join(map(str, paths))}"
+    for spec_id in broken:
+        specs.pop(spec_id, None)
+    return Catalog(specs, broken, origins)
+
+
+def spec_location(benchmark_id: str, key: str | None = None) -> str:
+    """Where a benchmark's spec (or one of its top-level keys) is written: `file` or `file:line`."""
+    path, lines = _benchmark_catalog(benchmarks_dir()).origins.get(benchmark_id, (f"{benchmark_id}.yaml", {}))
+    return _at(path, lines, key) if key else path
 
 
 def all_benchmarks() -> dict[str, BenchmarkSpec]:
-    """Every benchmark spec, by id."""
-    return _all_benchmarks(benchmarks_dir())
+    """Every valid benchmark spec, by id (broken ones: broken_benchmarks)."""
+    return _benchmark_catalog(benchmarks_dir()).specs
+
+
+def broken_benchmarks() -> dict[str, str]:
+    """Benchmark spec files that do not load: id (or file name) -> the problem, naming file and line."""
+    return _benchmark_catalog(benchmarks_dir()).broken
 
 
 def get_benchmark(benchmark_id: str) -> BenchmarkSpec:
-    specs = all_benchmarks()
-    if benchmark_id not in specs:
-        raise UsageError(f"unknown benchmark {benchmark_id!r}; known: {', '.join(sorted(specs))}")
-    return specs[benchmark_id]
+    catalog = _benchmark_catalog(benchmarks_dir())
+    if benchmark_id in catalog.broken:
+        raise UsageError(catalog.broken[benchmark_id])
+    if benchmark_id not in catalog.specs:
+        raise UsageError(f"unknown benchmark {benchmark_id!r}; known: {', '.join(sorted(catalog.specs))}")
+    return catalog.specs[benchmark_id]
 
 
 def averaged(benchmark_ids: Iterable[str]) -> set[str]:
@@ -226,26 +310,60 @@ def averaged(benchmark_ids: Iterable[str]) -> set[str]:
     return {b for b in ids if b not in specs or specs[b].cache_as not in ids}
 
 
-def all_suites() -> dict[str, SuiteSpec]:
-    """Every suite spec, by id."""
-    suites = {}
+def _parse_suite(path: Path) -> SuiteSpec:
+    raw, lines = _read_spec(path)
+    if not isinstance(raw.get("id"), str) or not raw["id"]:
+        raise UsageError(f"bad spec {path}: a suite needs an id")
+    members = raw.get("benchmarks", [])
+    if not isinstance(members, list):
+        raise UsageError(f"bad spec {_at(str(path), lines, 'benchmarks')}: benchmarks must be a list")
+    entries = []
+    for entry in members:
+        entry = {"benchmark": entry} if isinstance(entry, str) else entry
+        if not isinstance(entry, dict):
+            raise UsageError(f"bad spec {_at(str(path), lines, 'benchmarks')}: a member is a name or a mapping")
+        entries.append(_build(SuiteEntry, entry, str(path)))
+    generation = raw.get("generation", {}) or {}
+    if not isinstance(generation, dict):
+        raise UsageError(f"bad spec {_at(str(path), lines, 'generation')}: generation must be a mapping")
+    return SuiteSpec(
+        id=raw["id"], entries=tuple(entries), generation=generation, description=raw.get("description", "")
+    )
+
+
+def _suite_catalog() -> Catalog:
+    suites: dict[str, SuiteSpec] = {}
+    broken: dict[str, str] = {}
     for path in sorted((benchmarks_dir() / "suites").glob("*.yaml")):
-        raw = _read_yaml(path)
-        entries = []
-        for entry in raw.get("benchmarks", []):
-            entry = {"benchmark": entry} if isinstance(entry, str) else entry
-            entries.append(_build(SuiteEntry, entry, str(path)))
-        suites[raw["id"]] = SuiteSpec(
-            id=raw["id"],
-            entries=tuple(entries),
-            generation=raw.get("generation", {}) or {},
-            description=raw.get("description", ""),
-        )
-    return suites
+        try:
+            suite = _parse_suite(path)
+        except UsageError as exc:
+            try:
+                raw: dict[str, Any] | None = _read_yaml(path)
+            except UsageError:
+                raw = None
+            broken[_spec_id(path, raw)] = str(exc)
+            continue
+        suites[suite.id] = suite
+    for suite_id in broken:
+        suites.pop(suite_id, None)
+    return Catalog(suites, broken)
+
+
+def all_suites() -> dict[str, SuiteSpec]:
+    """Every valid suite spec, by id (broken ones: broken_suites)."""
+    return _suite_catalog().specs
+
+
+def broken_suites() -> dict[str, str]:
+    """Suite files that do not load: id (or file name) -> the problem, naming file and line."""
+    return _suite_catalog().broken
 
 
 def get_suite(suite_id: str) -> SuiteSpec:
-    suites = all_suites()
-    if suite_id not in suites:
-        raise UsageError(f"unknown suite {suite_id!r}; known: {', '.join(sorted(suites))}")
-    return suites[suite_id]
+    catalog = _suite_catalog()
+    if suite_id in catalog.broken:
+        raise UsageError(catalog.broken[suite_id])
+    if suite_id not in catalog.specs:
+        raise UsageError(f"unknown suite {suite_id!r}; known: {', '.join(sorted(catalog.specs))}")
+    return catalog.specs[suite_id]  # type: ignore[no-any-return]

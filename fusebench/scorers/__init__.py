@@ -1,3 +1,49 @@
-"""Scorers, registered by name. Importing this package registers the built-ins."""
+"""Scorers, by name, in one lazy registry: a scorer's module is imported the first time its name is asked for, so a
+command that scores nothing imports none of them (math-verify and sympy alone take most of a second). Packages add
+scorers through the `fusebench.scorers` entry-point group (name = "module:function")."""
 
-from fusebench.scorers import choice, code, livebench, livecodebench, math  # noqa: F401
+from __future__ import annotations
+
+import importlib
+from functools import cache
+from importlib.metadata import EntryPoint, entry_points
+
+ENTRY_POINT_GROUP = "fusebench.scorers"
+
+# name -> the module whose import registers it (fusebench.scorers.base.register)
+BUILTIN: dict[str, str] = {
+    "math": "fusebench.scorers.math",
+    "choice": "fusebench.scorers.choice",
+    "choice_tiger_lab": "fusebench.scorers.choice",
+    "humaneval": "fusebench.scorers.code",
+    "mbpp": "fusebench.scorers.code",
+    "mbpp_base": "fusebench.scorers.code",
+    "mbpp_plus": "fusebench.scorers.code",
+    "livebench": "fusebench.scorers.livebench",
+    "livecodebench": "fusebench.scorers.livecodebench",
+}
+
+
+@cache
+def _plugins() -> dict[str, EntryPoint]:
+    return {ep.name: ep for ep in entry_points(group=ENTRY_POINT_GROUP)}
+
+
+def known_names() -> set[str]:
+    """Every scorer name that can be loaded: the built-ins and the installed packages' entry points."""
+    return set(BUILTIN) | set(_plugins())
+
+
+def is_known(name: str) -> bool:
+    """Whether `name` names a scorer, without importing any scorer."""
+    return name in BUILTIN or name in _plugins()
+
+
+def load(name: str) -> None:
+    """Import what registers `name` (nothing when the name is unknown)."""
+    from fusebench.scorers.base import register
+
+    if name in BUILTIN:
+        importlib.import_module(BUILTIN[name])
+    elif name in _plugins():
+        register(name)(_plugins()[name].load())

@@ -38,14 +38,18 @@ def register(name: str) -> Callable[[Scorer], Scorer]:
 
 
 def get_scorer(name: str) -> Scorer:
-    from fusebench import scorers  # noqa: F401  (imports register the built-ins)
+    """The scorer registered as `name`, importing its module on first use (KeyError when there is none)."""
+    if name not in _REGISTRY:
+        from fusebench.scorers import load
 
+        load(name)
     if name not in _REGISTRY:
         raise KeyError(name)
     return _REGISTRY[name]
 
 
 def scorer_names() -> list[str]:
-    from fusebench import scorers  # noqa: F401
+    """Every scorer name, loaded or not."""
+    from fusebench.scorers import known_names
 
-    return sorted(_REGISTRY)
+    return sorted(known_names() | set(_REGISTRY))
