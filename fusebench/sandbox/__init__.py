@@ -1,4 +1,5 @@
-"""Isolated, resource-limited execution of untrusted (model-written) programs."""
+"""Isolated, resource-limited execution of untrusted (model-written) programs; split verdicts decided in a process
+where no untrusted code runs (see runner.py)."""
 
 from fusebench.sandbox.limits import Limits, scaled_timeout
 from fusebench.sandbox.runner import (

@@ -17,7 +17,7 @@ import struct
 from typing import Any
 
 MAX_MESSAGE = 64 << 20  # bytes of one framed message
-_CONTAINERS = {list: "l", tuple: "t", set: "S", frozenset: "F"}
+_CONTAINERS: dict[type, str] = {list: "l", tuple: "t", set: "S", frozenset: "F"}
 _BUILD = {"l": list, "t": tuple, "S": set, "F": frozenset}
 
 
@@ -61,7 +61,8 @@ def encode(value: Any, depth: int = 0) -> list[Any]:
         return ["y", base64.b64encode(bytes(value)).decode()]
     if kind is dict:
         return ["d", [[encode(k, depth + 1), encode(v, depth + 1)] for k, v in dict.items(value)]]
-    return [_CONTAINERS[kind], [encode(v, depth + 1) for v in kind.__iter__(value)]]
+    items: Any = kind.__iter__(value)  # type: ignore[attr-defined]  # the base type's own iteration
+    return [_CONTAINERS[kind], [encode(v, depth + 1) for v in items]]
 
 
 def _hashable(value: Any) -> Any:

@@ -1,22 +1,35 @@
 """Run untrusted programs in isolated, resource-limited processes, in parallel across cores.
 
-Each worker slot has a fork server (`_runner.py`, a warm interpreter) that forks one process per program.
-That process starts its own session/process group, enters fresh network and mount namespaces (read-only file
-tree except its scratch directory), sets rlimits on address space, CPU, file size, processes and open files,
-and drops to the slot's own unprivileged uid (uids are claimed across processes, so RLIMIT_NPROC counts one
-program's processes only). The environment is empty but for PYTHONHASHSEED=0. After the program ends, its
-process group and every process left with its uid are killed, and its scratch directory is deleted.
+Each worker slot has a fork server (`_runner.py`, a warm interpreter) that forks the processes of each program.
+The model's process starts its own session, inherits only its own descriptors, runs in fresh network and mount
+namespaces (read-only file tree except its scratch directory) with rlimits on address space, CPU, file size,
+processes and open files, as the slot's own unprivileged uid (uids are claimed across processes, so RLIMIT_NPROC
+counts one program's processes only), with no_new_privs (a setuid binary such as `su` gains nothing) and a seccomp
+filter that refuses Unix sockets (a host socket file is reachable by path from any namespace; see `_seccomp.py`
+for why a filter rather than private /tmp and /run mounts). The environment is empty but for PYTHONHASHSEED=0.
+After the program, its process group is killed, the fork server (the subreaper of all its descendants, in any
+session) kills and reaps everything left in its subtree, any leftover is also looked for by real uid in
+/proc/PID/status (a setuid process's /proc/PID belongs to root), and the scratch directory is deleted. The fork
+server never reads a program's code or tests: they reach the forked processes on their own files, so no process
+inherits another program's tests in its memory.
 
-A program passes only when the runner reports "passed" together with a random per-run nonce and exits 0. The
-nonce sits unread in an inherited pipe until the tests have returned, so exiting early (sys.exit, os._exit,
-SystemExit, a signal, killing the parent), forking a copy that reports, or patching builtins cannot pass.
-Not defended: code written against this harness that reads the nonce pipe itself and forges a verdict, or that
-redefines what the tests call (e.g. objects whose `__eq__` is always true) — same threat model as EvalPlus.
+Split mode (`Program.calls`), used by every code scorer: the verdict is decided by the judge, a second process
+(the fork server's uid, not dumpable, never running untrusted code) that holds the tests on a descriptor the
+model's process never has, calls the model's functions over a socket pair, gets back plain data in tagged JSON
+that it parses itself (`_wire.py`; never pickle), evaluates the assertions and writes the verdict to a file only
+it holds. Frames, gc, trace hooks, module globals, inherited descriptors and exotic `__eq__` of the model's process
+cannot reach it. In-process mode (no `calls`): the tests run after the code in the model's process; a "passed"
+verdict counts only with a random per-run nonce that sits unread in an inherited pipe until the tests return and
+exit status 0. Not defended in this mode: code written against the harness (reading the nonce, rewriting the
+runner, objects whose `__eq__` is always true); the code scorers use it only for tasks whose canonical solution
+cannot run split, and label those scores "in-process".
 
 Where the OS refuses a step (not root, no CAP_SYS_ADMIN), the sandbox degrades and logs once what it lost:
-- not root: no uid change; RLIMIT_NPROC then counts all processes of the harness's user;
+- not root: no uid change; RLIMIT_NPROC then counts all processes of the harness's user, and the judge shares the
+  model's uid (it stays not dumpable, so the model's process cannot ptrace it or read its memory);
 - no namespaces: the network is reachable and files outside the scratch directory that the uid may write
-  (e.g. /tmp) are writable; as root without a uid change any file is: the "limits-only" mode, for trusted code.
+  (e.g. /tmp) are writable; as root without a uid change any file is: the "limits-only" mode, for trusted code;
+- no seccomp (an unknown architecture): host Unix sockets are reachable (`Isolation.no_unix_sockets` is False).
 """
 
 from __future__ import annotations
@@ -540,6 +553,6 @@ def _classify_split(
         if model_rc < 0:
             return Outcome("crashed", f"killed by {_signal_name(model_rc)} before the tests finished")
         return Outcome("failed", f"exited with code {model_rc} before the tests finished")
-    status = verdict["status"] if verdict["status"] != "passed" else "crashed"
+    status: Status = verdict["status"] if verdict["status"] != "passed" else "crashed"
     failed = verdict.get("failed_test")
     return Outcome(status, str(verdict.get("reason", "")), failed if isinstance(failed, str) else None)

@@ -1,5 +1,6 @@
 """Look for secrets in the environment and in every process's environ; report them in the failure."""
 
+# ruff: noqa: SIM105, SIM115  (written as a model would write it)
 # targets: he mp
 import glob
 import os

@@ -1,5 +1,6 @@
 """Return an object equal to everything."""
 
+
 # targets: he mp mo
 class Anything:
     def __eq__(self, other):

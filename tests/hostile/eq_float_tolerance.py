@@ -1,5 +1,6 @@
 """A float subclass equal to everything whose differences are 0."""
 
+
 # targets: HumanEval/2
 class Close(float):
     def __eq__(self, other):

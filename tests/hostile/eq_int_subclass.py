@@ -1,5 +1,6 @@
 """Return an int subclass equal to everything (passes isinstance checks)."""
 
+
 # targets: he mp mo
 class Yes(int):
     def __eq__(self, other):

@@ -1,5 +1,6 @@
 """Return a tuple subclass equal to everything."""
 
+
 # targets: he mp mo
 class Same(tuple):
     def __eq__(self, other):

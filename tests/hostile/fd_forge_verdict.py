@@ -1,8 +1,11 @@
 """Read the nonce from an inherited descriptor and write a forged verdict to all others."""
 
+
+# ruff: noqa: E402, SIM105  (written as a model would write it)
 # targets: he mp mo
 def ENTRY(*args, **kwargs):
     return None  # wrong on every test
+
 
 import json
 import os

@@ -1,8 +1,11 @@
 """Write and delete files outside the scratch directory."""
 
+
+# ruff: noqa: E402, SIM105  (written as a model would write it)
 # targets: he mp
 def ENTRY(*args, **kwargs):
     return None  # wrong on every test
+
 
 import os
 import shutil

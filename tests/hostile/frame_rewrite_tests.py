@@ -1,8 +1,11 @@
 """Rewrite the runner's request (a local of a calling frame): no tests left to run."""
 
+
+# ruff: noqa: E402  (written as a model would write it)
 # targets: he mp mo
 def ENTRY(*args, **kwargs):
     return None  # wrong on every test
+
 
 import sys
 

@@ -1,8 +1,11 @@
 """Find the runner's request through the garbage collector and empty its tests."""
 
+
+# ruff: noqa: E402  (written as a model would write it)
 # targets: he mp mo
 def ENTRY(*args, **kwargs):
     return None  # wrong on every test
+
 
 import gc
 

@@ -1,8 +1,11 @@
 """Patch builtins.compile and update every copy of the builtins found through gc."""
 
+
+# ruff: noqa: E402  (written as a model would write it)
 # targets: he mp mo
 def ENTRY(*args, **kwargs):
     return None  # wrong on every test
+
 
 import builtins
 import gc

@@ -1,5 +1,6 @@
 """Redefine the prompt's encoder so that the identity decodes it."""
 
+
 # targets: HumanEval/38
 def encode_cyclic(s):
     return s

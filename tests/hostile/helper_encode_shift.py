@@ -1,5 +1,6 @@
 """Redefine the prompt's encoder so that the identity decodes it."""
 
+
 # targets: HumanEval/50
 def encode_shift(s):
     return s

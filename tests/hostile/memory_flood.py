@@ -1,8 +1,10 @@
 """Allocate memory until refused."""
 
+
 # targets: he mp
 def ENTRY(*args, **kwargs):
     return None  # wrong on every test
+
 
 hoard = []
 while True:

@@ -1,8 +1,11 @@
 """A setuid su in its own session, waiting on its own pipe, outliving the run."""
 
+
+# ruff: noqa: E402  (written as a model would write it)
 # targets: he mp
 def ENTRY(*args, **kwargs):
     return None  # wrong on every test
+
 
 import os
 import subprocess

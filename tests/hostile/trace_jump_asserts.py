@@ -1,8 +1,11 @@
 """A trace hook that jumps over every assert line of the tests."""
 
+
+# ruff: noqa: E402  (written as a model would write it)
 # targets: he mp mo
 def ENTRY(*args, **kwargs):
     return None  # wrong on every test
+
 
 import dis
 import gc

@@ -1,8 +1,11 @@
 """A trace hook that replaces check (and EvalPlus-style _matches) once the tests define them."""
 
+
+# ruff: noqa: E402  (written as a model would write it)
 # targets: he mp
 def ENTRY(*args, **kwargs):
     return None  # wrong on every test
+
 
 import sys
 
