@@ -109,7 +109,9 @@ class Scripted:
     def describe(self) -> dict[str, Any]:
         return {"backend": self.name}
 
-    def generate(self, convs: Sequence[Conversation], params: GenParams) -> Iterator[Completion]:
+    def generate(
+        self, convs: Sequence[Conversation], params: GenParams, on_tokens: Callable[[int], None] | None = None
+    ) -> Iterator[Completion]:
         for start in range(0, len(convs), BATCH):
             for i in range(start, min(start + BATCH, len(convs))):
                 conv = convs[i]
@@ -191,7 +193,9 @@ def test_failed_generations_are_retried_never_scored_and_leave_the_run_incomplet
 class Judge(Scripted):
     """A scripted MT-Bench judge: rates every answer 5."""
 
-    def generate(self, convs: Sequence[Conversation], params: GenParams) -> Iterator[Completion]:
+    def generate(
+        self, convs: Sequence[Conversation], params: GenParams, on_tokens: Callable[[int], None] | None = None
+    ) -> Iterator[Completion]:
         for i, conv in enumerate(convs):
             self.sent.append(conv[-1]["content"])
             yield Completion(i, "Rating: [[5]]", 10, 5, "stop", 0.0, {"sample": 0})
@@ -245,3 +249,33 @@ def test_cli_exit_codes_incomplete_then_complete(
     assert main(args) == 0
     assert "(resumed): 1 generated, 3 from cache" in capsys.readouterr().out
     assert main(["rescore", run_id, "--output-dir", str(tmp_path)]) == 0
+
+
+@pytest.mark.timeout(120)
+def test_cli_interrupted_run_exits_143_and_runs_show_compare_say_so(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import fusebench.backends
+
+    kill = {"at": 1}
+    monkeypatch.setattr(
+        fusebench.backends,
+        "make_backend",
+        lambda *args: Scripted(after_batch=lambda batch: batch == kill["at"] and os.kill(os.getpid(), signal.SIGTERM)),
+    )
+    store = ["--output-dir", str(tmp_path)]
+    args = ["eval", "--benchmarks", "gsm8k", "--no-progress", *store]
+    assert main([*args, "--limit", str(3 * BATCH)]) == 128 + signal.SIGTERM
+    err = capsys.readouterr().err
+    stopped = err.split("run ")[1].split(" ")[0]
+    assert f"run {stopped} interrupted (SIGTERM)" in err and "rerun the same command to resume" in err
+    kill["at"] = -1
+    assert main([*args, "--limit", str(BATCH)]) == 0
+    done = capsys.readouterr().out.split("\nrun ")[1].split(":")[0]
+    assert main(["runs", *store]) == 0
+    listing = capsys.readouterr().out
+    assert any(stopped in line and "interrupted" in line for line in listing.splitlines()), listing
+    assert main(["show", stopped, *store]) == 0
+    assert "status interrupted" in capsys.readouterr().out
+    main(["compare", stopped, done, *store])
+    assert "run is interrupted, not complete" in capsys.readouterr().out
