@@ -11,6 +11,7 @@ import os
 import re
 import shutil
 import socket
+import subprocess
 import tempfile
 import time
 from collections.abc import Iterator
@@ -18,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from fusebench.sandbox import Limits, Program, Sandbox
+from fusebench.sandbox import Limits, Program, Sandbox, runner
 
 TIGHT = Limits(wall_s=3.0, memory_mb=512, nproc=16, fsize_mb=4, output_cap=4096)
 
@@ -273,3 +274,29 @@ def test_host_unix_sockets_are_unreachable(sandbox: Sandbox, open_dir: Path, spl
             listener.accept()
         with pytest.raises(TimeoutError):
             dgram.recv(10)
+
+
+@pytest.mark.timeout(30)
+@pytest.mark.skipif(shutil.which("su") is None or shutil.which("setpriv") is None, reason="needs su and setpriv")
+def test_the_uid_sweep_finds_a_setuid_process_by_its_real_uid(sandbox: Sandbox) -> None:
+    """Outside any sandbox (no no_new_privs), su run by a sandbox uid has euid 0 and a /proc entry owned by root:
+    only its real uid, in /proc/PID/status, gives it away."""
+    uid = sandbox.uids[-1]
+    read_end, write_end = os.pipe()
+    su = subprocess.Popen(
+        ["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups", "su", "root", "-c", "true"],
+        stdin=read_end, stderr=subprocess.DEVNULL, start_new_session=True,
+    )  # fmt: skip
+    os.close(read_end)
+    try:
+        deadline = time.monotonic() + 5
+        while "Name:\tsu\n" not in Path(f"/proc/{su.pid}/status").read_text() and time.monotonic() < deadline:
+            time.sleep(0.01)  # until setpriv has dropped to the uid and exec'd su
+        assert re.search(rf"^Uid:\t{uid}\t0\t", Path(f"/proc/{su.pid}/status").read_text(), re.M)
+        assert os.stat(f"/proc/{su.pid}").st_uid == 0
+        runner._kill_uid(uid)
+        assert su.wait(timeout=5) == -9
+    finally:
+        os.close(write_end)
+        su.kill()
+        su.wait()
