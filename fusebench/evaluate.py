@@ -341,7 +341,7 @@ class EvalOutcome:
     cached: int
     results: list[dict[str, Any]]
     not_implemented: list[str]
-    status: str = "complete"  # or "incomplete": judgments missing (judge budget reached, judge errors)
+    status: str = "complete"  # or "incomplete": failed model requests, judgments missing (budget, judge errors)
     incomplete: dict[str, dict[str, Any]] = field(default_factory=dict)  # benchmark -> missing count and reason
     speed: dict[str, Any] = field(default_factory=dict)  # summary["speed"]: fusebench.speed.SpeedMeter.record
 

@@ -10,6 +10,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -92,12 +93,19 @@ def test_changed_generation_param_recomputes_and_rescore_restores(tmp_path: Path
     assert _summary(run_cli(*base, "--max-new-tokens", "41").stdout) == (2, 0)
     db = tmp_path / "fusebench.db"
     before = _scores(db)
+    times = "select started_at, finished_at, json_extract(summary, '$.rescored_at') from runs where id = ?"
     with sqlite3.connect(db) as conn:
         run_id = conn.execute("select id from runs order by started_at desc limit 1").fetchone()[0]
         conn.execute("update scores set score = 0.5, extracted = 'tampered' where run_id = ?", (run_id,))
+        started, finished, rescored = conn.execute(times, (run_id,)).fetchone()
+    assert rescored is None
     proc = run_cli("rescore", run_id, "--output-dir", str(tmp_path))
     assert proc.returncode == 0, proc.stderr
     assert _scores(db, run_id) == before
+    with sqlite3.connect(db) as conn:  # the generation's times stay; the rescore records its own
+        again_started, again_finished, rescored = conn.execute(times, (run_id,)).fetchone()
+    assert (again_started, again_finished) == (started, finished)
+    assert datetime.fromisoformat(rescored) > datetime.fromisoformat(finished)
 
 
 def _poll_until(proc: subprocess.Popen[bytes], db: Path, rows: int, timeout: float = 900) -> None:
