@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import run_cli
+from conftest import cli_env, run_cli
 
 from fusebench.backends.base import Completion, EngineStats
 from fusebench.report.table import memory_bound_note, speed_footer
@@ -49,7 +49,7 @@ def test_loading_the_weights_in_the_first_call_is_not_generation_time() -> None:
 def _record(**backend: Any) -> dict[str, Any]:
     tally = {"samples": 8, "prompt_tokens": 900, "completion_tokens": 2048, "seconds": 64.0, "tokens_per_s": 32.0}
     engine = {"name": "hf", "device": "cpu", "dtype": "float32", "batch_size": 8, "load_s": 0.7}
-    engine.update(weights_bytes=538_060_032, decode_steps=256, decode_rows=2048, generate_s=64.0)
+    engine.update(weights_bytes=538_060_032, decode_steps=256, decode_rows=2048, generate_s=64.0, prefill_s=4.0)
     return {
         "wall_s": 70.2,
         "cached": 14,
@@ -65,6 +65,7 @@ def test_footer_gives_stages_tokens_and_rates() -> None:
         footer
     )
     assert "generated 8 samples (14 from the cache) with hf (cpu, float32, batch 8)" in footer
+    assert "prompts (prefill) 4.0 s, decoding 60.0 s: 34.1 tok/s while decoding" in footer
     lines = footer.splitlines()
     gsm8k = next(line for line in lines if line.startswith("gsm8k"))
     assert gsm8k.split() == ["gsm8k", "8", "900", "2,048", "64.0", "32.0"]
@@ -74,9 +75,10 @@ def test_footer_gives_stages_tokens_and_rates() -> None:
 def test_cpu_float32_note_says_what_bounds_decoding_and_what_bfloat16_trades() -> None:
     note = memory_bound_note(_record()["backend"])
     assert note is not None and note.startswith("CPU float32: each of 256 decode steps read all 0.54 GB")
+    assert "(2.3 GB/s)" in note  # 0.538 GB x 256 steps in the 60 s of decoding
     assert "8.0 rows" in note and "memory-bound" in note and "--dtype bfloat16" in note and "batch" in note
     wide = memory_bound_note(_record(decode_rows=256 * 64)["backend"])
-    assert wide is not None and "compute-bound" in wide
+    assert wide is not None and "arithmetic" in wide and "memory-bound" not in wide
     assert memory_bound_note(_record(dtype="bfloat16")["backend"]) is None
     assert memory_bound_note(_record(device="cuda:0")["backend"]) is None
 
@@ -91,9 +93,9 @@ def test_a_fully_cached_run_says_nothing_was_generated() -> None:
 @pytest.mark.timeout(900)
 def test_eval_stores_speed_and_show_prints_it(tmp_path: Path) -> None:
     args = ["--benchmarks", "gsm8k,math500", "--limit", "3", "--max-new-tokens", "16", "--batch-size", "4"]
-    done = run_cli("eval", *args, "--no-progress", "--output-dir", str(tmp_path))
+    done = run_cli("eval", *args, "--output-dir", str(tmp_path), env=cli_env(FUSEBENCH_PROGRESS="1"))
     assert done.returncode == 0, done.stderr
-    assert "tokens:" not in done.stderr  # --no-progress: no bars
+    assert "tokens:" in done.stderr and "tok/s" in done.stderr  # asked for: bars although stderr is a pipe
     run_id = done.stdout.split("\nrun ")[1].split(":")[0]
     folder = tmp_path / "runs" / run_id
     speed = json.loads((folder / "results.json").read_text())["run"]["summary"]["speed"]

@@ -83,13 +83,15 @@ class Completion:
 @dataclass
 class EngineStats:
     """What a local backend measured of itself: weights load time and size, decode steps, the rows they decoded,
-    and the time in generate calls (prefill included). None: not measured, or nothing loaded yet."""
+    the time in generate calls and the part of it spent on prompts before the first token (prefill). None: not
+    measured, or nothing loaded yet."""
 
     load_s: float | None = None
     weights_bytes: int | None = None
     decode_steps: int = 0
     decode_rows: int = 0  # rows summed over decode steps: decode_rows / decode_steps is the mean batch
     generate_s: float = 0.0
+    prefill_s: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

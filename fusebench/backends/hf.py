@@ -87,9 +87,12 @@ class StepReporter(StoppingCriteria):
         self.repeat = repeat
         self.stop = stop
         self.done: torch.Tensor | None = None
+        self.started: float | None = None  # set when the batch starts: its first step ends the prefill
 
     def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor, **kwargs: Any) -> torch.BoolTensor:
         if self.done is None:
+            if self.started is not None:
+                self.stats.prefill_s += time.perf_counter() - self.started
             self.done = torch.zeros(input_ids.shape[0], dtype=torch.bool, device=input_ids.device)
             self.eos = self.eos.to(input_ids.device)
         active = int((~self.done).sum())
@@ -193,7 +196,7 @@ class HFBackend:
         if self.device.type == "cpu":  # KV written in place (hf_decode)
             capacity = enc["input_ids"].shape[1] + params.max_new_tokens
             gen_kwargs["past_key_values"] = preallocated_cache(self.model.config, capacity)
-        started = time.perf_counter()
+        started = reporter.started = time.perf_counter()
         with torch.inference_mode():
             out = self.model.generate(
                 input_ids=enc["input_ids"].to(self.device),

@@ -107,6 +107,12 @@ def speed_footer(speed: dict[str, Any], fmt: str = "simple") -> str:
         f"generated {backend['samples']} samples ({cached} from the cache) with {backend['name']} ({engine}); "
         "benchmarks sharing a batch split its seconds by their completion tokens"
     )
+    decode_s = backend.get("generate_s", 0.0) - backend.get("prefill_s", 0.0)
+    if backend.get("prefill_s") and decode_s > 0:
+        lines.append(
+            f"prompts (prefill) {backend['prefill_s']:.1f} s, decoding {decode_s:.1f} s: "
+            f"{backend['completion_tokens'] / decode_s:.1f} tok/s while decoding"
+        )
     rows = [_speed_row(name, tally) for name, tally in speed["benchmarks"].items()]
     rows.append(_speed_row(f"all ({backend['name']})", backend))
     align = ("left", *["right"] * (len(SPEED_HEADERS) - 1))
@@ -115,27 +121,28 @@ def speed_footer(speed: dict[str, Any], fmt: str = "simple") -> str:
     return "\n".join(lines + ([note] if note else []))
 
 
-MEMORY_BOUND_ROWS = 16
+MEMORY_BOUND_ROWS = 16  # the issue's profile: a 0.5B model's step took as long at batch 3 as at 16
 _STAGES = (("model_prepare", "model prepared"), ("generate", "generation"), ("judge", "judging"), ("score", "scoring"))
 
 
 def memory_bound_note(backend: dict[str, Any]) -> str | None:
     """On CPU at float32: one line on what bounds decoding and what --dtype bfloat16 trades for speed. A step does
-    2 FLOPs per 4-byte weight per row: under MEMORY_BOUND_ROWS rows that is below what a CPU core computes per byte
-    it reads from memory (about 10 FLOP/byte), so the step's time is the weights' read time."""
+    2 FLOPs per 4-byte weight per row: up to MEMORY_BOUND_ROWS rows a CPU computes that faster than it reads the
+    weights from memory, so the step's time is the weights' read time and a bigger batch is nearly free."""
     steps, weights = backend.get("decode_steps"), backend.get("weights_bytes")
     if not str(backend.get("device", "")).startswith("cpu") or backend.get("dtype") != "float32":
         return None
-    if not steps or not weights or not backend.get("generate_s"):
+    decode_s = backend.get("generate_s", 0.0) - backend.get("prefill_s", 0.0)
+    if not steps or not weights or decode_s <= 0:
         return None
     rows = backend["decode_rows"] / steps
-    rate = weights * steps / backend["generate_s"] / 1e9
+    rate = weights * steps / decode_s / 1e9
     read = f"each of {steps:,} decode steps read all {weights / 1e9:.2f} GB of weights"
     read += f" for {rows:.1f} rows ({rate:.1f} GB/s)"
     bound = (
         "memory-bound: a bigger batch costs little more per step"
-        if rows < MEMORY_BOUND_ROWS
-        else "large enough batches to be compute-bound"
+        if rows <= MEMORY_BOUND_ROWS
+        else "batches large enough for arithmetic to count too"
     )
     return (
         f"CPU float32: {read}, {bound}; --dtype bfloat16 halves the bytes (about 2x faster on AMX CPUs) but greedy "
