@@ -310,7 +310,7 @@ def generate_missing(
                     writer.add(_generation_row(match, completion))
                     calls += 1
                     meter.add(match.benchmark, completion)
-                    view.finished(match.benchmark, completion.completion_tokens, params.max_new_tokens)
+                    view.finished(match.benchmark)
     finally:
         writer.flush()  # on an exception too: what finished is kept
         view.close()

@@ -100,8 +100,9 @@ class GenerationProgress(_Bars):
     """The generation stage: a token bar and a sample bar per benchmark.
 
     `planned` maps each benchmark to (samples to generate, the most tokens they may generate: max_new_tokens each).
-    The token bar's total starts at that most and drops by what each finished answer left unused, so its time left
-    is an upper bound that tightens as answers finish. `on_tokens` is the backend's progress callback."""
+    The token bar's total starts at that most and drops by what rows that end leave unused (the backend says so as
+    they end, mid-batch for HF), so its time left is an upper bound that tightens as answers end. `on_tokens` is
+    the backend's progress callback."""
 
     def __init__(self, planned: Mapping[str, tuple[int, int]], display: bool) -> None:
         super().__init__(display)
@@ -118,16 +119,15 @@ class GenerationProgress(_Bars):
         }
         self.start()
 
-    def on_tokens(self, count: int) -> None:
+    def on_tokens(self, count: int, released: int = 0) -> None:
         with self.lock:
+            if released and self.tokens.total is not None:
+                self.tokens.total = max(self.tokens.n + count, self.tokens.total - released)
             self.tokens.update(count)
 
-    def finished(self, benchmark: str, completion_tokens: int, max_new_tokens: int) -> None:
-        """One sample stored: its benchmark's bar moves, and the token budget loses what the answer left unused."""
+    def finished(self, benchmark: str) -> None:
+        """One sample stored: its benchmark's bar moves."""
         with self.lock:
-            unused = max(0, max_new_tokens - completion_tokens)
-            if unused and self.tokens.total is not None:
-                self.tokens.total = max(self.tokens.n, self.tokens.total - unused)
             self.samples[benchmark].update(1)
 
 
@@ -144,7 +144,7 @@ class CountProgress(_Bars):
         with self.lock:
             self.bar.update(count)
 
-    def on_tokens(self, count: int) -> None:
+    def on_tokens(self, count: int, released: int = 0) -> None:
         with self.lock:
             self.tokens += count
             elapsed = self.bar.format_dict["elapsed"]

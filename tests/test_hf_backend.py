@@ -143,11 +143,18 @@ def test_logprobs_cover_each_generated_token_and_greedy_picks_the_top_one(backen
 
 
 def test_progress_is_reported_per_decode_step_within_a_batch(backend: HFBackend) -> None:
-    # what a progress bar sees: tokens after every decode step, long before the batch's first answer arrives
+    # what a progress bar sees: tokens after every decode step, long before the batch's first answer arrives, and
+    # the budget a row leaves unused as soon as it ends
     events: list[tuple[str, int]] = []
+    released: list[int] = []
     steps_before = backend.stats.decode_steps
     params = GenParams(max_new_tokens=32)
-    for c in backend.generate(PROMPTS, params, on_tokens=lambda k: events.append(("tokens", k))):
+
+    def on_tokens(count: int, unused: int) -> None:
+        events.append(("tokens", count))
+        released.append(unused)
+
+    for c in backend.generate(PROMPTS, params, on_tokens):
         events.append(("answer", c.completion_tokens))
     answers = [k for kind, k in events if kind == "answer"]
     reports = [k for kind, k in events if kind == "tokens"]
@@ -157,17 +164,22 @@ def test_progress_is_reported_per_decode_step_within_a_batch(backend: HFBackend)
     assert reports[0] == 3 and all(0 < k <= 3 for k in reports) and reports == sorted(reports, reverse=True)
     assert sum(reports) == sum(answers)  # a row counts until its EOS, then no more
     assert min(answers) < 32  # the terse prompts end early: the later steps report fewer rows
+    assert sum(released) == sum(32 - k for k in answers)  # said at the step each row ended, not at the batch's end
+    ended_at = next(i for i, r in enumerate(released) if r)
+    assert released[ended_at] == 32 - min(answers) and ended_at + 1 == min(answers)
 
 
 def test_progress_counts_greedy_copies_and_stop_strings(backend: HFBackend) -> None:
-    reports: list[int] = []
-    done = list(backend.generate(PROMPTS[:2], GenParams(max_new_tokens=16, n=3), on_tokens=reports.append))
+    reports: list[tuple[int, int]] = []
+    done = list(backend.generate(PROMPTS[:2], GenParams(max_new_tokens=16, n=3), lambda *r: reports.append(r)))
     # batch size 3 holds one prompt's 3 samples: greedy decodes 1 row and counts it 3 times
-    assert len(done) == 6 and reports[0] == 3
-    assert sum(reports) == sum(c.completion_tokens for c in done)
+    assert len(done) == 6 and reports[0][0] == 3
+    assert sum(k for k, _ in reports) == sum(c.completion_tokens for c in done)
+    assert sum(r for _, r in reports) == sum(16 - c.completion_tokens for c in done)
     reports.clear()
-    cut = list(backend.generate(PROMPTS[1:2], GenParams(max_new_tokens=40, stop=("3",)), on_tokens=reports.append))
-    assert cut[0].finish_reason == "stop" and sum(reports) == cut[0].completion_tokens < 40
+    cut = list(backend.generate(PROMPTS[1:2], GenParams(max_new_tokens=40, stop=("3",)), lambda *r: reports.append(r)))
+    assert cut[0].finish_reason == "stop" and sum(k for k, _ in reports) == cut[0].completion_tokens < 40
+    assert reports[-1][1] == 40 - cut[0].completion_tokens  # the stop string ended it: its budget is released
 
 
 def test_stats_record_load_time_weights_and_decode_steps(backend: HFBackend) -> None:

@@ -48,7 +48,7 @@ class Scripted:
         return {"backend": self.name}
 
     def generate(
-        self, convs: Sequence[Conversation], params: GenParams, on_tokens: Callable[[int], None] | None = None
+        self, convs: Sequence[Conversation], params: GenParams, on_tokens: Callable[[int, int], None] | None = None
     ) -> Iterator[Completion]:
         for i, conv in enumerate(convs):
             self.sent.append(conv)

@@ -86,9 +86,10 @@ def test_count_bar_takes_advances_from_many_threads() -> None:
 
 def test_token_budget_drops_by_what_finished_answers_left_unused() -> None:
     view = GenerationProgress({"gsm8k": (2, 2 * 100), "math500": (1, 50)}, display=False)
-    view.on_tokens(30)
-    view.finished("gsm8k", 10, 100)  # ended at 10 of 100 tokens: 90 fewer to come
-    assert (view.tokens.n, view.tokens.total) == (30, 160)
+    view.on_tokens(30, 0)
+    view.on_tokens(2, 90)  # a row ended at 10 of 100 tokens: 90 fewer to come
+    assert (view.tokens.n, view.tokens.total) == (32, 160)
+    view.finished("gsm8k")
     assert view.samples["gsm8k"].n == 1 and view.samples["math500"].n == 0
     view.close()
 
@@ -124,17 +125,17 @@ def test_generation_bar_moves_within_a_batch_with_tokens_per_second(
     frames: list[str] = []
     steps = 0
 
-    def on_tokens(count: int) -> None:
+    def on_tokens(count: int, released: int) -> None:
         nonlocal steps
-        view.on_tokens(count)
+        view.on_tokens(count, released)
         steps += 1
         if steps in (10, 30):  # mid-batch: no answer has arrived yet
             frames.append(str(view.tokens))
             assert view.samples["gsm8k"].n == 0
 
     try:
-        for c in backend.generate(PROMPTS, params, on_tokens):  # batch size 4: one batch
-            view.finished("gsm8k", c.completion_tokens, params.max_new_tokens)
+        for _ in backend.generate(PROMPTS, params, on_tokens):  # batch size 4: one batch
+            view.finished("gsm8k")
     finally:
         view.close()
     assert len(frames) == 2

@@ -11,7 +11,9 @@ from typing import Any, Protocol
 Message = dict[str, str]  # {"role": "system"|"user"|"assistant", "content": "..."}
 Conversation = list[Message]
 MAX_LOGPROBS = 20  # the OpenAI API's cap on top_logprobs
-TokenCallback = Callable[[int], None]  # progress: tokens generated since the previous call (all rows together)
+# progress: (tokens generated since the previous call, all rows together; tokens of max_new_tokens that rows which
+# ended meanwhile will not generate), so a progress bar's budget of tokens still to come shrinks as answers end
+TokenCallback = Callable[[int, int], None]
 
 
 @dataclass(frozen=True)
@@ -97,11 +99,14 @@ class EngineStats:
         return asdict(self)
 
 
-def report_tokens(completions: Iterable[Completion], on_tokens: TokenCallback | None) -> Iterator[Completion]:
+def report_tokens(
+    completions: Iterable[Completion], params: GenParams, on_tokens: TokenCallback | None
+) -> Iterator[Completion]:
     """Pass completions through, reporting each one's tokens as it arrives (backends that see whole answers)."""
     for completion in completions:
         if on_tokens is not None:
-            on_tokens(completion.completion_tokens)
+            tokens = completion.completion_tokens
+            on_tokens(tokens, max(0, params.max_new_tokens - tokens))
         yield completion
 
 

@@ -31,14 +31,13 @@ from fusebench.backends.base import (
 )
 from fusebench.backends.chat import ChatTokenizer
 from fusebench.backends.hf_decode import CPU_ATTENTION, preallocated_cache
-from fusebench.backends.hf_sampling import SAMPLER_VERSION, RowSeededSampler
+from fusebench.backends.hf_identity import DEFAULT_BATCH_CPU, DEFAULT_BATCH_GPU, SAMPLER_VERSION
+from fusebench.backends.hf_sampling import RowSeededSampler
 from fusebench.errors import UsageError
 from fusebench.keys import SAMPLER_FIELD
 from fusebench.models import ResolvedModel
 
 _DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
-DEFAULT_BATCH_CPU = 64  # 100 GSM8K items x 256 tokens, fp32, 1 thread: 196.9 s at batch 32, 161.8 at 64, 153.4 at 100
-DEFAULT_BATCH_GPU = 64
 
 
 def pick_device(device: str) -> torch.device:
@@ -70,22 +69,26 @@ def pick_dtype(dtype: str, device: torch.device) -> torch.dtype:
 
 class StepReporter(StoppingCriteria):
     """A stopping criterion that counts each decode step: the rows still generating (times `repeat`, the copies of
-    a greedy row) go to `on_tokens`, and the step to `stats`. A row stops counting after EOS or a stop string; it
-    stops generating at a stop string (this criterion stands in for `stop`)."""
+    a greedy row) go to `on_tokens` with the tokens that rows ending at this step leave of `max_new_tokens`, and the
+    step to `stats`. A row stops counting after EOS or a stop string; it stops generating at a stop string (this
+    criterion stands in for `stop`)."""
 
     def __init__(
         self,
         eos_ids: set[int],
         stats: EngineStats,
         on_tokens: TokenCallback | None,
+        max_new_tokens: int,
         repeat: int = 1,
         stop: StopStringCriteria | None = None,
     ) -> None:
         self.eos = torch.tensor(sorted(eos_ids))
         self.stats = stats
         self.on_tokens = on_tokens
+        self.max_new_tokens = max_new_tokens
         self.repeat = repeat
         self.stop = stop
+        self.steps = 0
         self.done: torch.Tensor | None = None
         self.started: float | None = None  # set when the batch starts: its first step ends the prefill
 
@@ -99,11 +102,13 @@ class StepReporter(StoppingCriteria):
         finished = torch.isin(input_ids[:, -1], self.eos)
         if self.stop is not None:
             finished |= self.stop(input_ids, scores)
+        ended = int((finished & ~self.done).sum())
         self.done |= finished
+        self.steps += 1
         self.stats.decode_steps += 1
         self.stats.decode_rows += input_ids.shape[0]
         if self.on_tokens is not None and active:
-            self.on_tokens(active * self.repeat)
+            self.on_tokens(active * self.repeat, ended * self.repeat * (self.max_new_tokens - self.steps))
         return finished  # type: ignore[return-value]
 
 
@@ -178,7 +183,7 @@ class HFBackend:
         for start in range(0, len(order), per_batch):
             batch = order[start : start + per_batch]
             repeat = params.n if params.greedy else 1
-            reporter = StepReporter(self.eos_ids, self.stats, on_tokens, repeat, stop)
+            reporter = StepReporter(self.eos_ids, self.stats, on_tokens, params.max_new_tokens, repeat, stop)
             yield from self._generate_batch(batch, [prompts[i] for i in batch], params, reporter)
 
     def _generate_batch(

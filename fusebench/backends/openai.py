@@ -178,7 +178,7 @@ class OpenAIBackend:
                 if isinstance(item, BaseException):
                     raise item
                 if on_tokens is not None:
-                    on_tokens(item.completion_tokens)
+                    on_tokens(item.completion_tokens, max(0, params.max_new_tokens - item.completion_tokens))
                 yield item
         finally:
             if thread.is_alive():

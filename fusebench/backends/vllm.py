@@ -389,7 +389,7 @@ class VLLMBackend:
         engine = self.start()
         started = time.perf_counter()
         try:
-            yield from report_tokens(engine.run(prompts, params), on_tokens)
+            yield from report_tokens(engine.run(prompts, params), params, on_tokens)
         finally:
             self.stats.generate_s += time.perf_counter() - started
 
