@@ -140,7 +140,11 @@ def _eval_benchmarks(cfg: FuseConfig) -> list[tuple[str, int | None]]:
         entries = [(x.benchmark, x.limit) for x in get_suite(e.suite).entries]
     else:
         entries = [(b, None) for b in e.benchmarks or []]
-    return [(b, min(v for v in (lim, e.limit) if v is not None) if (lim or e.limit) else None) for b, lim in entries]
+    out = []
+    for bench, suite_limit in entries:  # as fusebench eval applies them: the smaller of the suite's and the run's
+        limits = [v for v in (suite_limit, e.limit) if v is not None]
+        out.append((bench, min(limits) if limits else None))
+    return out
 
 
 def _texts(cfg: FuseConfig, sets: list[PromptSet]) -> dict[str, str]:
