@@ -36,7 +36,7 @@ from fusebench.scorers.code import score_humaneval, score_mbpp
 
 HERE = Path(__file__).parent
 CORPUS = sorted((HERE / "hostile").glob("*.py"))
-SHARED_DATA = HERE.parent.parent / "shared" / "data"
+SHARED_DATA = Path(os.environ.get("FUSEBENCH_TEST_SHARED") or HERE.parent.parent / "shared") / "data"  # conftest's
 MBPP = SHARED_DATA / "mbpp" / "mbpp.jsonl"
 MBPP_PLUS = SHARED_DATA / "mbpp_plus" / "MbppPlus-v0.1.0.jsonl"
 SECRET = "sk-fusebench-hostile-canary-5f1d"
