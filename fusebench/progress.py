@@ -106,7 +106,7 @@ class GenerationProgress(_Bars):
 
     def __init__(self, planned: Mapping[str, tuple[int, int]], display: bool) -> None:
         super().__init__(display)
-        width = max(len("tokens"), *(len(name) for name in planned))
+        width = max([len("tokens"), *(len(name) for name in planned)])
         self.tokens = self.add(
             total=sum(budget for _, budget in planned.values()),
             desc=f"{'tokens':>{width}}",
