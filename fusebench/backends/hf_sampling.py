@@ -19,7 +19,8 @@ from collections.abc import Sequence
 import torch
 from transformers import LogitsProcessor
 
-SAMPLER_VERSION = "row-seeded-1"  # in the HF fingerprint: a new sampling rule must not reuse old samples
+from fusebench.backends.hf_identity import SAMPLER_VERSION  # noqa: F401  (its home: torch-free)
+
 NUCLEUS_CANDIDATES = 1024  # top-p looks among this many top tokens first; rows whose nucleus is wider sort fully
 
 
