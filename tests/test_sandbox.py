@@ -286,3 +286,17 @@ def test_stdin_scripts_run_split(sandbox: Sandbox) -> None:
     assert sandbox.run(Program(code, tests, calls=(), script=True)).passed
     broken = sandbox.run(Program("print(", tests, calls=(), script=True))
     assert broken.status == "failed" and "SyntaxError" in broken.reason
+
+
+@pytest.mark.timeout(60)
+def test_a_judge_stuck_in_its_tests_is_replaced() -> None:
+    """A model's answer can make the tests loop (e.g. `range(f())` with a huge value): the wall-clock limit still
+    holds, the stuck judge is killed with its slot's server, and the next split job gets a fresh one."""
+    one = Sandbox(workers=1)
+    stuck = one.run(
+        Program("def f():\n    return 10**18\n", "for _ in range(f()):\n    pass\n", calls=("f",)), Limits(wall_s=1)
+    )
+    assert stuck.status == "timeout" and stuck.duration_s < 5
+    again = one.run(Program("def f():\n    return 2\n", "assert f() == 2\n", calls=("f",)))
+    assert again.passed, again
+    one.close()

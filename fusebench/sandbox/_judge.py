@@ -1,11 +1,15 @@
-"""The judge of a split check: a trusted process, forked from the fork server, that no untrusted code ever runs in.
+"""The judge of split checks: a trusted process in which no untrusted code ever runs.
 
-It reads the tests (and the dataset's helper code) from its own descriptor, which the model's process never holds,
-binds each name the tests call in the model's code to a `Proxy` that forwards the call over the channel, and runs
-the tests itself. Return values come back as plain data rebuilt by `_wire.decode`; an exception raised by the
-model's code comes back as the builtin exception it derives from. So the assertions, their values and the verdict
-are computed here, out of reach of the model's frames, gc, trace hooks, module globals and descriptors.
-The verdict goes to a result file that only this process holds. Standard library only (loaded by `_runner`).
+Each slot's fork server forks it first, before any program ran (so it inherits nothing of theirs); it runs as the
+server's uid (not the model's), is not dumpable (no ptrace, no /proc/PID/mem by the model's process), and serves
+jobs for the server's lifetime (`serve_jobs`). A job comes from the harness on the judge's own socket: a file with
+the tests (and the dataset's helper code) and the judge's end of a fresh channel to the model's process, neither
+ever held by that process. The judge binds each name the tests call in the model's code to a `Proxy` that forwards
+the call over the channel and runs the tests itself in a fresh namespace. Return values come back as plain data
+rebuilt by `_wire.decode`; an exception raised by the model's code comes back as the builtin exception it derives
+from. So the assertions, their values and the verdict are computed here, out of reach of the model's frames, gc,
+trace hooks, module globals and descriptors; the verdict goes back to the harness on the judge's socket.
+Standard library only (loaded by `_runner`).
 """
 
 from __future__ import annotations
@@ -211,13 +215,18 @@ def _check(job: dict[str, Any], candidate: Candidate) -> dict[str, Any]:
     return {"status": "passed", "reason": ""}
 
 
-def judge(job_fd: int, chan: socket.socket, result_fd: int) -> None:
-    """Run the job read from `job_fd` against the model's process on `chan`; write the verdict to `result_fd`."""
-    with os.fdopen(job_fd, "rb") as fh:
-        job = json.loads(fh.read())
-    candidate = Candidate(chan)
-    verdict = _check(job, candidate)
-    verdict.update(calls=candidate.calls, mutated=candidate.mutated, records=["l", candidate.records])
-    with os.fdopen(result_fd, "w") as out:
-        out.write(json.dumps(verdict))
-    os._exit(0)
+def serve_jobs(ctrl: socket.socket) -> None:
+    """The judge's loop: its pid first, then for each job (a file with the tests and the judge's end of the
+    channel, as descriptors from the harness) the verdict as one framed JSON message, until the harness leaves."""
+    _wire.send(ctrl, os.getpid())
+    while True:
+        _, fds, _, _ = socket.recv_fds(ctrl, 1, 2)
+        if len(fds) != 2:
+            return
+        with os.fdopen(fds[0], "rb") as fh:
+            job = json.loads(fh.read())
+        with socket.socket(fileno=fds[1]) as chan:
+            candidate = Candidate(chan)
+            verdict = _check(job, candidate)
+        verdict.update(calls=candidate.calls, mutated=candidate.mutated, records=["l", candidate.records])
+        _wire.send(ctrl, verdict)

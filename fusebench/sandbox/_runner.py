@@ -1,6 +1,6 @@
 """In-sandbox side: a fork server (`python -S -s -P _runner.py`, root where possible) started by
 fusebench.sandbox.runner for each worker slot. For each JSON request (plus its descriptors) on its socket it forks
-the program's processes:
+the program's process:
 
 1. (once, in the server) new network namespace (no interface is up, so even 127.0.0.1 is unreachable) and new
    mount namespace; in it the whole tree is made read-only, directories that hide the interpreter from other
@@ -10,9 +10,9 @@ the program's processes:
    file size, processes, open files, no core dumps); the request's unprivileged uid/gid (RLIMIT_NPROC only binds
    non-root users); no_new_privs (a setuid binary such as `su` gains nothing) and a seccomp filter without Unix
    sockets (`_seccomp`);
-3. split mode: the model's process runs the code and answers calls (`_serve`), and a second process, the judge
-   (`_judge`: the fork server's uid, not dumpable, never runs untrusted code), runs the tests against it over a
-   socket pair and writes the verdict to a file only it holds;
+3. split mode: the model's process runs the code and answers calls (`_serve`) on its end of a channel; the
+   slot's judge (`_judge`), the server's first child, forked before any program ran, as the server's uid and not
+   dumpable, runs the tests against it and reports the verdict to the harness on its own socket;
    in-process mode: the model's process runs the code, checks that `builtins` was not patched, runs the tests, and
    only after they return reads the per-run nonce from its pipe and writes it with the verdict to the result pipe;
 4. after the verdict, the harness kills the program's process group, the server kills and reaps everything left
@@ -29,6 +29,7 @@ import builtins
 import contextlib
 import ctypes
 import fcntl
+import gc
 import importlib.util
 import json
 import os
@@ -268,7 +269,7 @@ def _read_body(fd: int) -> dict:
         return json.loads(fh.read())
 
 
-def _start_in_process(req: dict, fds: list[int], devnull: int, iso: dict) -> tuple[int, int]:
+def _start_in_process(req: dict, fds: list[int], devnull: int, iso: dict) -> int:
     out, err, nonce_fd, result_fd, body_fd = fds
 
     def program() -> None:
@@ -276,44 +277,27 @@ def _start_in_process(req: dict, fds: list[int], devnull: int, iso: dict) -> tup
         req.update(_read_body(5), nonce_fd=3, result_fd=4)
         _serve_in_process(req, iso)
 
-    return _fork(program), 0
+    return _fork(program)
 
 
-def _start_split(req: dict, fds: list[int], devnull: int, iso: dict) -> tuple[int, int]:
-    """Fork the model's process (which gets only the channel and its output files), then the judge (which gets
-    the channel, the job and the result file). The fork server never reads the job: no copy of the tests is in
-    the memory that the model's process inherits."""
-    out, err, job_fd, result_fd, body_fd = fds
-    mine, theirs = socket.socketpair()
+def _start_split(req: dict, fds: list[int], devnull: int, iso: dict) -> int:
+    """Fork the model's process: it gets only its end of the channel (the judge has the other) and its files."""
+    out, err, body_fd, chan_fd = fds
 
     def model() -> None:
-        _child({theirs.fileno(): 3, body_fd: 4}, (devnull, out, err))
+        _child({chan_fd: 3, body_fd: 4}, (devnull, out, err))
         code = _read_body(4)["code"]
         _contain(req, dict(iso))
         _serve.serve(code, socket.socket(fileno=3), bool(req.get("script")))
         os._exit(0)
 
-    def judge() -> None:
-        _child({mine.fileno(): 3, job_fd: 4, result_fd: 5}, (devnull, devnull, devnull))
-        _libc.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)  # no ptrace or /proc/PID/mem access by anyone but root
-        lim = req["limits"]
-        _limit(resource.RLIMIT_AS, lim["memory_mb"] << 20)
-        _limit(resource.RLIMIT_CORE, 0)
-        cpu = int(lim["cpu_s"]) + 1
-        resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
-        _judge.judge(4, socket.socket(fileno=3), 5)
-
-    try:
-        return _fork(model), _fork(judge)
-    finally:
-        mine.close()
-        theirs.close()
+    return _fork(model)
 
 
-def _fork_program(sock: socket.socket, devnull: int, iso: dict) -> None:
-    """One request: fork its processes and report their pids; report the exit code of the one that decides the
-    verdict (the judge, or the program in in-process mode) when it ends; then, once the harness has killed
-    what was left, reap everything, report the model's exit code and whether any other process was left."""
+def _fork_program(sock: socket.socket, devnull: int, iso: dict, judge: int) -> None:
+    """One request: fork the program's process and report its pid. In-process, report its exit code when it
+    ends; split, the judge decides and the harness says when. Then, once the harness has killed the program's
+    group, kill and reap everything left, and report the program's exit code and how many others were left."""
     head, fds, _, _ = socket.recv_fds(sock, 8, 5)
     if not head:
         raise EOFError
@@ -321,31 +305,31 @@ def _fork_program(sock: socket.socket, devnull: int, iso: dict) -> None:
     req = json.loads(_recv_exact(sock, size))
     split = req.get("mode") == "split"
     try:
-        pid, judge = (_start_split if split else _start_in_process)(req, fds, devnull, iso)
+        pid = _start_split(req, fds, devnull, iso) if split else _start_in_process(req, fds, devnull, iso)
     finally:
         for fd in fds:
             os.close(fd)
-    sock.sendall(struct.pack("qq", pid, judge))
-    _, status = os.waitpid(judge or pid, 0)
-    sock.sendall(struct.pack("q", os.waitstatus_to_exitcode(status)))
-    _recv_exact(sock, 1)  # the harness has killed the program's process group (and, on a time-out, the judge)
-    rc = os.waitstatus_to_exitcode(status)
-    if judge:
+    sock.sendall(struct.pack("q", pid))
+    if not split:
+        rc = os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
+        sock.sendall(struct.pack("q", rc))
+    _recv_exact(sock, 1)  # the harness has killed the program's process group
+    if split:
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)  # the model's process, wherever its group went
         rc = os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
-    sock.sendall(struct.pack("qq", rc, _reap_leftovers()))
+    sock.sendall(struct.pack("qq", rc, _reap_leftovers(judge)))
 
 
-def _reap_leftovers() -> int:
-    """Kill and reap every process still in this server's subtree: being its subreaper, all of a program's
-    descendants (double-forked, setsid, setuid) end up as its children. Returns how many there were."""
+def _reap_leftovers(judge: int) -> int:
+    """Kill and reap every process still in this server's subtree but the judge: being its subreaper, all of a
+    program's descendants (double-forked, setsid, setuid) end up as its children. Returns how many there were."""
     left = 0
     for _ in range(200):
         with contextlib.suppress(ChildProcessError):
             while os.waitpid(-1, os.WNOHANG)[0]:
                 pass
-        children = _children()
+        children = [c for c in _children() if c != judge]
         if not children:
             return left
         left += len(children)
@@ -356,16 +340,33 @@ def _reap_leftovers() -> int:
     return left
 
 
+def _start_judge(fd: int, devnull: int) -> int:
+    """Fork the judge (before any program ran, so it holds nothing of theirs): it serves split jobs on socket
+    `fd` for the server's lifetime, as the server's uid, not dumpable (no ptrace, no /proc/PID/mem by others)."""
+
+    def judge() -> None:
+        _child({fd: 3}, (devnull, devnull, devnull))
+        _libc.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)
+        _limit(resource.RLIMIT_CORE, 0)
+        _judge.serve_jobs(socket.socket(fileno=3))
+        os._exit(0)
+
+    pid = _fork(judge)
+    os.close(fd)
+    return pid
+
+
 def _children() -> list[int]:
     me = os.getpid()
     with open(f"/proc/{me}/task/{me}/children") as fh:
         return [int(p) for p in fh.read().split()]
 
 
-def fork_server(writable: str | None) -> None:
+def fork_server(writable: str | None, judge_fd: int) -> None:
     """Fork server on the socket at fd 0: forking this warm interpreter is much cheaper than starting one.
     With `writable` (the slot directory), it first isolates itself (the namespaces are then set up once, not per
-    program). It is the subreaper of its programs, so their orphans' zombies are reaped here."""
+    program). It is the subreaper of its programs, so their orphans' zombies are reaped here. Its first child is
+    the slot's judge, on the socket at `judge_fd`."""
     iso: dict = {"netns": False, "mountns": False, "readonly_root": False}
     if writable:
         _isolate(writable, iso)
@@ -374,10 +375,12 @@ def fork_server(writable: str | None) -> None:
     _libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
     sock = socket.socket(fileno=0)
     devnull = os.open(os.devnull, os.O_RDONLY)
+    judge = _start_judge(judge_fd, devnull)
     with contextlib.suppress(EOFError, ConnectionError):
         while True:
-            _fork_program(sock, devnull, iso)
+            gc.freeze()  # the children's collections then skip the server's objects: fewer copy-on-write faults
+            _fork_program(sock, devnull, iso, judge)
 
 
 if __name__ == "__main__":
-    fork_server(sys.argv[1] if len(sys.argv) > 1 else None)
+    fork_server(sys.argv[2] if len(sys.argv) > 2 else None, int(sys.argv[1]))

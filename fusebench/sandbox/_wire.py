@@ -37,15 +37,7 @@ def _base_of(value: Any) -> type | None:
     return None
 
 
-def encode(value: Any, depth: int = 0) -> list[Any]:
-    """`value` as a tagged JSON tree; subclasses of plain types are reduced to their plain base type."""
-    if depth > 200:
-        raise NotPlainData("nested more than 200 levels")
-    if value is None:
-        return ["n"]
-    kind = _base_of(value)
-    if kind is None:
-        raise NotPlainData(f"not plain data: {type(value).__name__}")
+def _scalar(kind: type, value: Any) -> list[Any]:
     if kind is bool:
         return ["b", bool(value)]
     if kind is int:
@@ -57,8 +49,28 @@ def encode(value: Any, depth: int = 0) -> list[Any]:
         return ["c", float.hex(c.real), float.hex(c.imag)]
     if kind is str:
         return ["s", str.__str__(value)]
-    if kind is bytes:
-        return ["y", base64.b64encode(bytes(value)).decode()]
+    return ["y", base64.b64encode(bytes(value)).decode()]
+
+
+def encode(value: Any, depth: int = 0) -> list[Any]:
+    """`value` as a tagged JSON tree; subclasses of plain types are reduced to their plain base type."""
+    kind = type(value)
+    if kind is str:  # the common exact types first
+        return ["s", value]
+    if kind is int:
+        return ["i", format(value, "x")]
+    if kind is float:
+        return ["f", value.hex()]
+    if value is None:
+        return ["n"]
+    if depth > 200:
+        raise NotPlainData("nested more than 200 levels")
+    if kind not in _CONTAINERS and kind is not dict:
+        kind = _base_of(value)  # type: ignore[assignment]
+        if kind is None:
+            raise NotPlainData(f"not plain data: {type(value).__name__}")
+        if kind not in _CONTAINERS and kind is not dict:
+            return _scalar(kind, value)
     if kind is dict:
         return ["d", [[encode(k, depth + 1), encode(v, depth + 1)] for k, v in dict.items(value)]]
     items: Any = kind.__iter__(value)  # type: ignore[attr-defined]  # the base type's own iteration
@@ -75,40 +87,43 @@ def _hashable(value: Any) -> Any:
 
 def decode(tree: Any, depth: int = 0) -> Any:
     """The value a tagged JSON tree stands for; ValueError on anything malformed."""
-    if depth > 200 or not isinstance(tree, list) or not tree or not isinstance(tree[0], str):
+    if type(tree) is not list or not tree or depth > 200:
         raise ValueError("malformed value")
-    tag, rest = tree[0], tree[1:]
-    if tag == "n" and not rest:
+    tag, size = tree[0], len(tree)
+    if size == 2:
+        payload = tree[1]
+        kind = type(payload)
+        if kind is str:
+            if tag == "s":
+                return payload
+            if tag == "i":
+                return int(payload, 16)
+            if tag == "f":
+                return float.fromhex(payload)
+            if tag == "y":
+                return base64.b64decode(payload, validate=True)
+        elif kind is list:
+            if tag in _BUILD:
+                items = [decode(v, depth + 1) for v in payload]
+                return _BUILD[tag](_hashable(v) for v in items) if tag in "SF" else _BUILD[tag](items)
+            if tag == "d":
+                out = {}
+                for pair in payload:
+                    if type(pair) is not list or len(pair) != 2:
+                        raise ValueError("malformed dict item")
+                    out[_hashable(decode(pair[0], depth + 1))] = decode(pair[1], depth + 1)
+                return out
+        elif kind is bool and tag == "b":
+            return payload
+    elif size == 1 and tag == "n":
         return None
-    if len(rest) == 1:
-        (payload,) = rest
-        if tag == "b" and isinstance(payload, bool):
-            return payload
-        if tag == "i" and isinstance(payload, str):
-            return int(payload, 16)
-        if tag == "f" and isinstance(payload, str):
-            return float.fromhex(payload)
-        if tag == "s" and isinstance(payload, str):
-            return payload
-        if tag == "y" and isinstance(payload, str):
-            return base64.b64decode(payload, validate=True)
-        if tag in _BUILD and isinstance(payload, list):
-            items = [decode(v, depth + 1) for v in payload]
-            return _BUILD[tag](_hashable(v) for v in items) if tag in "SF" else _BUILD[tag](items)
-        if tag == "d" and isinstance(payload, list):
-            out = {}
-            for pair in payload:
-                if not isinstance(pair, list) or len(pair) != 2:
-                    raise ValueError("malformed dict item")
-                out[_hashable(decode(pair[0], depth + 1))] = decode(pair[1], depth + 1)
-            return out
-    if tag == "c" and len(rest) == 2 and all(isinstance(p, str) for p in rest):
-        return complex(float.fromhex(rest[0]), float.fromhex(rest[1]))
-    raise ValueError(f"malformed value with tag {tag!r}")
+    elif size == 3 and tag == "c" and type(tree[1]) is str and type(tree[2]) is str:
+        return complex(float.fromhex(tree[1]), float.fromhex(tree[2]))
+    raise ValueError(f"malformed value with tag {str(tag)[:20]!r}")
 
 
 def dumps(value: Any) -> str:
-    return json.dumps(encode(value), separators=(",", ":"))
+    return json.dumps(encode(value))
 
 
 def loads(text: str | bytes) -> Any:
@@ -122,7 +137,7 @@ def _no_constant(name: str) -> Any:
 
 def send(sock: socket.socket, message: Any) -> None:
     """One framed message (a JSON document whose values are tagged trees)."""
-    body = json.dumps(message, separators=(",", ":")).encode()
+    body = json.dumps(message).encode()  # default arguments: json's cached C encoder
     sock.sendall(struct.pack("<Q", len(body)) + body)
 
 

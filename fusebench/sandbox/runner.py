@@ -13,16 +13,19 @@ session) kills and reaps everything left in its subtree, any leftover is also lo
 server never reads a program's code or tests: they reach the forked processes on their own files, so no process
 inherits another program's tests in its memory.
 
-Split mode (`Program.calls`), used by every code scorer: the verdict is decided by the judge, a second process
-(the fork server's uid, not dumpable, never running untrusted code) that holds the tests on a descriptor the
-model's process never has, calls the model's functions over a socket pair, gets back plain data in tagged JSON
-that it parses itself (`_wire.py`; never pickle), evaluates the assertions and writes the verdict to a file only
-it holds. Frames, gc, trace hooks, module globals, inherited descriptors and exotic `__eq__` of the model's process
-cannot reach it. In-process mode (no `calls`): the tests run after the code in the model's process; a "passed"
-verdict counts only with a random per-run nonce that sits unread in an inherited pipe until the tests return and
-exit status 0. Not defended in this mode: code written against the harness (reading the nonce, rewriting the
-runner, objects whose `__eq__` is always true); the code scorers use it only for tasks whose canonical solution
-cannot run split, and label those scores "in-process".
+Split mode (`Program.calls`), used by every code scorer: the verdict is decided by the slot's judge, a separate
+process that never runs untrusted code (the fork server's first child, forked before any program ran, as the
+server's uid, not dumpable). For each job the harness hands it the tests on a file and one end of a fresh socket
+pair, the model's process gets only the other end; the judge calls the model's functions over it, gets back plain
+data in tagged JSON that it parses itself (`_wire.py`; never pickle), evaluates the assertions and reports the
+verdict on its own socket. Frames, gc, trace hooks, module globals, inherited descriptors and exotic `__eq__` of
+the model's process cannot reach it. A judge stuck past the wall-clock limit (tests looping on a returned value)
+is killed with its fork server, and the slot starts afresh.
+In-process mode (no `calls`): the tests run after the code in the model's process; a "passed" verdict counts only
+with a random per-run nonce that sits unread in an inherited pipe until the tests return, and exit status 0. Not
+defended in this mode: code written against the harness (reading the nonce, rewriting the runner, objects whose
+`__eq__` is always true); the code scorers use it only for tasks whose canonical solution cannot run split, and
+label those scores "in-process".
 
 Where the OS refuses a step (not root, no CAP_SYS_ADMIN), the sandbox degrades and logs once what it lost:
 - not root: no uid change; RLIMIT_NPROC then counts all processes of the harness's user, and the judge shares the
@@ -59,6 +62,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import IO, Any, Literal
 
+from fusebench.sandbox import _wire as wire
 from fusebench.sandbox.limits import Limits
 
 log = logging.getLogger(__name__)
@@ -69,7 +73,7 @@ RUNNER = str(Path(__file__).with_name("_runner.py"))
 BASE_UID = 61000  # slots run as uids BASE_UID, BASE_UID + 1, ... (each claimed by one Sandbox, see _claim_uids)
 _UID_LOCKS = Path(tempfile.gettempdir())
 _RESULT_CAP = 1 << 20
-_SPLIT_RESULT_CAP = 256 << 20  # the judge's verdict, with its records (e.g. MBPP+ reference outputs)
+_JUDGE_GRACE_S = 2.0  # after a time-out, how long the judge may take to report once the model's process is gone
 _SERVER_TIMEOUT_S = 60.0  # for fork-server replies that do not wait on the program
 # The whole environment of a program. A fixed hash seed makes set/dict order of strings reproducible, so
 # outputs compare equal to a reference computed in another process (as EvalPlus's MBPP+ needs).
@@ -179,6 +183,8 @@ class Sandbox:
         try:
             server = self._servers.get(slot)
             if server is None or not server.alive():
+                if server is not None:
+                    server.close()
                 server = self._servers[slot] = _ForkServer(isolate=iso.mode != "limits-only")
             uid = slot if iso.uid_drop else 0
             outcome = _execute(server, program, limits or Limits(), uid).outcome
@@ -287,24 +293,39 @@ def run_many(
 
 class _ForkServer:
     """`_runner.py`'s fork server, one per slot (used by one thread at a time): a warm interpreter that forks
-    each program instead of starting a new one."""
+    each program instead of starting a new one, and the slot's judge, its first child (split jobs)."""
 
     def __init__(self, isolate: bool) -> None:
         self.slot_dir = tempfile.mkdtemp(prefix="fusebench-slot-")  # holds one scratch directory at a time
         os.chmod(self.slot_dir, 0o755)
         weakref.finalize(self, shutil.rmtree, self.slot_dir, ignore_errors=True)  # also at interpreter exit
         self.sock, theirs = socket.socketpair()
+        self.judge, judge_theirs = socket.socketpair()
+        self._judge_pid = 0
+        self.broken = False
         try:
             self.proc = subprocess.Popen(
                 # not -I: it would ignore PYTHONHASHSEED
-                [sys.executable, "-S", "-s", "-P", RUNNER, *([self.slot_dir] if isolate else [])],
+                [sys.executable, "-S", "-s", "-P", RUNNER, str(judge_theirs.fileno()),
+                 *([self.slot_dir] if isolate else [])],
                 stdin=theirs.fileno(), stdout=subprocess.DEVNULL, env=SANDBOX_ENV, start_new_session=True,
+                pass_fds=(judge_theirs.fileno(),),
             )  # fmt: skip
         finally:
             theirs.close()
+            judge_theirs.close()
 
     def alive(self) -> bool:
-        return self.proc.poll() is None
+        return not self.broken and self.proc.poll() is None
+
+    def judge_pid(self) -> int:
+        if not self._judge_pid:
+            self.judge.settimeout(_SERVER_TIMEOUT_S)
+            pid = wire.recv(self.judge)
+            if not isinstance(pid, int):
+                raise EOFError("the judge did not start")
+            self._judge_pid = pid
+        return self._judge_pid
 
     def recv(self, n: int, timeout: float | None = _SERVER_TIMEOUT_S) -> bytes:
         self.sock.settimeout(timeout)
@@ -318,6 +339,7 @@ class _ForkServer:
 
     def close(self) -> None:
         self.sock.close()
+        self.judge.close()
         with contextlib.suppress(ProcessLookupError):
             self.proc.kill()
         self.proc.wait()
@@ -353,27 +375,37 @@ def _body(program: Program) -> IO[bytes]:
     return body
 
 
-def _run_on(server: _ForkServer, body: bytes, fds: list[int], limits: Limits, uid: int) -> tuple[int, int, bool]:
-    """Send a request, wait for the process that decides the verdict (or the wall-clock limit), kill what is left.
-    Returns (exit code of the deciding process, exit code of the model's process, timed out)."""
-    start = time.monotonic()
+def _send(server: _ForkServer, body: bytes, fds: list[int]) -> int:
+    """Send a request to the fork server; the pid of the program's process."""
     socket.send_fds(server.sock, [struct.pack("q", len(body))], fds)
     server.sock.sendall(body)
-    pid, judge = struct.unpack("qq", server.recv(16))
-    try:
-        remaining = limits.wall_s - (time.monotonic() - start)
-        timed_out = not select.select([server.sock], [], [], max(remaining, 0))[0]
-    finally:
-        for group in (pid, judge) if timed_out and judge else (pid,):
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(group, signal.SIGKILL)
-    (deciding_rc,) = struct.unpack("q", server.recv(8))
+    (pid,) = struct.unpack("q", server.recv(8))
+    return pid
+
+
+def _finish(server: _ForkServer, pid: int, uid: int) -> int:
+    """Kill the program's process group; the server reaps everything left. The program's exit code."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, signal.SIGKILL)
     server.sock.sendall(b"r")
-    model_rc, leftovers = struct.unpack("qq", server.recv(16))
+    rc, leftovers = struct.unpack("qq", server.recv(16))
     if leftovers and uid:
         log.debug("%d processes outlived their program's process group (uid %d)", leftovers, uid)
         _kill_uid(uid)
-    return deciding_rc, model_rc, timed_out
+    return int(rc)
+
+
+def _run_on(server: _ForkServer, body: bytes, fds: list[int], limits: Limits, uid: int) -> tuple[int, bool]:
+    """In-process: run the program until it ends (or the wall-clock limit). Returns (exit code, timed out)."""
+    start = time.monotonic()
+    pid = _send(server, body, fds)
+    remaining = limits.wall_s - (time.monotonic() - start)
+    timed_out = not select.select([server.sock], [], [], max(remaining, 0))[0]
+    if timed_out:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(pid, signal.SIGKILL)
+    server.recv(8)  # the exit code, also reported by _finish
+    return _finish(server, pid, uid), timed_out
 
 
 def _spawn(
@@ -394,7 +426,7 @@ def _spawn(
     try:
         with _body(program) as body:
             fds = [out.fileno(), err.fileno(), nonce_r, res_w, body.fileno()]
-            rc, _, timed_out = _run_on(server, _request(program, limits, uid, scratch), fds, limits, uid)
+            rc, timed_out = _run_on(server, _request(program, limits, uid, scratch), fds, limits, uid)
     finally:
         os.close(nonce_r)
         os.close(res_w)
@@ -415,24 +447,54 @@ def _spawn_split(
     out: IO[bytes],
     err: IO[bytes],
 ) -> _Run:
+    """Split: the judge gets the job and one end of a fresh channel, the model's process the other end."""
     job = {"tests": program.tests, "helpers": program.helpers, "calls": list(program.calls or ())}
+    judge_pid = server.judge_pid()
     start = time.monotonic()
-    with tempfile.TemporaryFile() as job_file, tempfile.TemporaryFile() as result, _body(program) as body:
+    mine, theirs = socket.socketpair()
+    with tempfile.TemporaryFile() as job_file, _body(program) as body, mine, theirs:
         job_file.write(json.dumps(job).encode())
         job_file.seek(0)
-        fds = [out.fileno(), err.fileno(), job_file.fileno(), result.fileno(), body.fileno()]
-        judge_rc, model_rc, timed_out = _run_on(server, _request(program, limits, uid, scratch), fds, limits, uid)
-        duration = time.monotonic() - start
-        result.seek(0)
-        verdict = _parse_verdict(result.read(_SPLIT_RESULT_CAP))
+        socket.send_fds(server.judge, [b"j"], [job_file.fileno(), mine.fileno()])
+        mine.close()
+        fds = [out.fileno(), err.fileno(), body.fileno(), theirs.fileno()]
+        pid = _send(server, _request(program, limits, uid, scratch), fds)
+        theirs.close()
+        verdict, timed_out = _await_verdict(server, pid, judge_pid, limits.wall_s - (time.monotonic() - start))
+        model_rc = _finish(server, pid, uid)
+    duration = time.monotonic() - start
     stdout, stderr = _read_capped(out, limits.output_cap), _read_capped(err, limits.output_cap)
-    outcome = _classify_split(judge_rc, model_rc, timed_out, verdict, limits, stderr)
+    outcome = _classify_split(model_rc, timed_out, verdict, limits, stderr)
     extra: dict[str, Any] = {}
     if verdict is not None:
         extra = {"calls": int(verdict.get("calls", 0)), "mutated": int(verdict.get("mutated", 0))}
         if outcome.passed:
             extra["records"] = json.dumps(verdict.get("records", ["l", []]))
     return _Run(replace(outcome, stdout=stdout, stderr=stderr, duration_s=duration, mode="split", **extra))
+
+
+def _await_verdict(
+    server: _ForkServer, pid: int, judge_pid: int, remaining: float
+) -> tuple[dict[str, Any] | None, bool]:
+    """The judge's verdict, and whether the wall-clock limit passed first. On a time-out the model's group is
+    killed, so a judge waiting on it reports at once; a judge that does not is killed and its server retired."""
+    timed_out = not select.select([server.judge], [], [], max(remaining, 0))[0]
+    if timed_out:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(pid, signal.SIGKILL)
+        if not select.select([server.judge], [], [], _JUDGE_GRACE_S)[0]:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(judge_pid, signal.SIGKILL)
+            server.broken = True
+            return None, True
+    try:
+        server.judge.settimeout(_SERVER_TIMEOUT_S)
+        verdict = wire.recv(server.judge)
+    except (OSError, EOFError, ValueError):
+        server.broken = True
+        return None, timed_out
+    ok = isinstance(verdict, dict) and verdict.get("status") in STATUSES
+    return (verdict if ok else None), timed_out
 
 
 def _parse_verdict(data: bytes) -> dict[str, Any] | None:
@@ -534,19 +596,19 @@ def _classify(
 
 
 def _classify_split(
-    judge_rc: int, model_rc: int, timed_out: bool, verdict: dict[str, Any] | None, limits: Limits, stderr: str
+    model_rc: int, timed_out: bool, verdict: dict[str, Any] | None, limits: Limits, stderr: str
 ) -> Outcome:
     """Split mode: only the judge's verdict can pass; the model's exit status only names a failure's cause."""
     if timed_out:
         return Outcome("timeout", f"wall-clock limit of {limits.wall_s:g}s exceeded")
-    if verdict is not None and verdict["status"] == "passed" and judge_rc == 0:
+    if verdict is not None and verdict["status"] == "passed":
         return Outcome("passed")
     if model_rc == -signal.SIGXCPU:
         return Outcome("timeout", "CPU-time limit exceeded")
     if model_rc == -signal.SIGXFSZ:
         return Outcome("sandbox_violation", f"file-size limit of {limits.fsize_mb} MiB exceeded (output or file)")
     if verdict is None:
-        return Outcome("crashed", f"the judge ended without a verdict (exit code {judge_rc})")
+        return Outcome("crashed", "the judge ended without a verdict")
     if verdict.get("ended"):
         if "MemoryError" in stderr[-2000:]:
             return Outcome("memory", "MemoryError")
