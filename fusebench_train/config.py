@@ -148,6 +148,7 @@ class EvalStageConfig:
     suite: str | None = None  # a fusebench suite id, or:
     benchmarks: list[str] | None = None  # benchmark ids
     limit: int | None = None
+    source_limit: int | None = None  # sources on the first N items only (paired with the others on those items)
     max_new_tokens: int | None = None
     batch_size: int | None = None
     backend: str = "hf"  # or "vllm" (in this interpreter): GPU recipes
@@ -323,6 +324,7 @@ def validate(cfg: FuseConfig, require_files: bool = True) -> None:
     e = cfg.eval
     _require(bool(e.suite) != bool(e.benchmarks), "eval: give exactly one of suite and benchmarks (the eval suite)")
     _require(e.limit is None or e.limit >= 1, "eval.limit: must be >= 1")
+    _require(e.source_limit is None or e.source_limit >= 1, "eval.source_limit: must be >= 1")
     _require(e.max_new_tokens is None or e.max_new_tokens >= 1, "eval.max_new_tokens: must be >= 1")
     _require(e.batch_size is None or e.batch_size >= 1, "eval.batch_size: must be >= 1")
     _require(e.backend in ("hf", "vllm"), f"eval.backend: {e.backend!r} not one of hf, vllm")

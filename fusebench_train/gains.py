@@ -99,10 +99,11 @@ def _against_best_source(
         scored = {s: row["scores"][s] for s in sources if row["scores"].get(s) is not None}
         if not scored or row["scores"].get("fused") is None:
             continue
-        best = max(scored, key=lambda s: scored[s])
+        best = max(scored, key=lambda s: scored[s])  # sources share their items (eval.source_limit applies to all)
         row["best_source"] = best
-        row["fused_beats_best_source"] = row["scores"]["fused"] > scored[best]
         paired = _compare(data[best], data["fused"], [row["benchmark"]], alpha).get(row["benchmark"])
+        # on the items both scored: a source evaluated on fewer items is not compared with fused's whole-set score
+        row["fused_beats_best_source"] = paired["estimate"] > 0 if paired else row["scores"]["fused"] > scored[best]
         if paired is not None:
             row["fused_vs_best_source"] = paired
             tested.append(paired)

@@ -307,7 +307,7 @@ class Pipeline:
             backend=e.backend,
             suite=e.suite,
             benchmarks=e.benchmarks,
-            limit=e.limit,
+            limit=_limit(e.limit, e.source_limit) if t.stage.startswith("source:") else e.limit,
             seed=e.seed,
             generation={"max_new_tokens": e.max_new_tokens} if e.max_new_tokens else {},
             tags=_tags(e.family, t),
@@ -327,6 +327,11 @@ class Pipeline:
             return make_backend(e.backend, t.model, options)
 
         return run_eval(config, store, make)
+
+
+def _limit(*limits: int | None) -> int | None:
+    given = [v for v in limits if v is not None]
+    return min(given) if given else None
 
 
 def _tags(family: str, t: Any) -> dict[str, str]:

@@ -59,6 +59,7 @@ class Plan:
     train: list[TrainPlan]
     eval_models: list[str]
     eval_backend: str
+    source_limit: int | None
     eval_benchmarks: list[tuple[str, int | None]]  # (benchmark, limit)
     overlaps: list[Overlap]  # training + validation prompts against each held-out set
     validation_in_training: int  # validation prompts that share content with training prompts
@@ -226,6 +227,7 @@ def make_plan(cfg: FuseConfig, config_path: str) -> Plan:
         train=train,
         eval_models=models,
         eval_backend=_eval_backend(cfg),
+        source_limit=cfg.eval.source_limit if cfg.eval.evaluate_sources else None,
         eval_benchmarks=benchmarks,
         overlaps=found,
         validation_in_training=val_in_train,
@@ -266,6 +268,8 @@ def format_plan(plan: Plan) -> str:
     out.append("SFT: one example per SFT prompt with a usable response; DPO: pairs_per_prompt same-source pairs")
     bench = ", ".join(f"{b} ({'all' if lim is None else lim})" for b, lim in plan.eval_benchmarks)
     out += ["", f"eval ({plan.eval_backend}): {', '.join(plan.eval_models)} on {bench}"]
+    if plan.source_limit is not None:
+        out.append(f"  sources on the first {plan.source_limit} items of each (paired with fused on those items)")
     checked = {o.eval_set for o in plan.overlaps}
     for o in plan.overlaps:
         ids = f": {', '.join(o.train_ids[:5])}{' ...' if len(o.train_ids) > 5 else ''}" if o.train_ids else ""

@@ -112,3 +112,14 @@ def test_history_shows_base_sft_fused_in_order_and_sources_apart(store: Store) -
     h = history(store, "fam")
     assert h.steps == ("0", "54", "90") and h.run_ids == ("base", "sft", "fused")
     assert h.rows[0][2] == (0.0, 50.0, 100.0)
+
+
+def test_a_source_on_fewer_items_is_compared_on_the_shared_items(store: Store) -> None:
+    add_run(store, "b", "m", {"gsm8k": [0.0, 0.0, 0.0, 0.0]})
+    add_run(store, "f", "f", {"gsm8k": [1.0, 1.0, 0.0, 0.0]})  # 50 on all four items
+    add_run(store, "q", "q", {"gsm8k": [0.0, 1.0]})  # eval.source_limit 2: 50 on the first two
+    table = gains(store, {"base": "b", "fused": "f", "source:q": "q"}, ["gsm8k"])
+    row = table["rows"][0]
+    assert row["scores"] == {"base": 0.0, "fused": 50.0, "source:q": 50.0}
+    assert row["fused_vs_best_source"]["n"] == 2 and row["fused_vs_best_source"]["estimate"] == 50.0
+    assert row["fused_beats_best_source"] is True  # 100 vs 50 on the shared items

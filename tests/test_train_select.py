@@ -218,6 +218,7 @@ def test_config_defaults_are_the_paper_settings(tmp_path: Path) -> None:
         ({"score": {"device": "cuda:x"}}, "score.device"),
         ({"eval": {"benchmarks": ["gsm8k"], "backend": "sglang"}}, "eval.backend: 'sglang' not one of"),
         ({"sample": {"data_parallel_size": 0}}, "sample.data_parallel_size"),
+        ({"eval": {"benchmarks": ["gsm8k"], "source_limit": 0}}, "eval.source_limit"),
         ({"sft": {"accelerate_config": "no-such.yaml"}}, "sft.accelerate_config: file not found"),
     ],
 )
