@@ -71,15 +71,17 @@ def test_sanitize_keeps_classes_and_names_used_only_in_attributes_or_fstrings() 
 
 
 def test_longest_parsing_block_follows_evalplus_line_rules() -> None:
-    assert longest_parsing_block("x = 1") == ""  # a run is at least two lines
+    assert longest_parsing_block("x = 1") == "x = 1"  # a run is at least two lines: without one, the first line
+    assert sanitize("import os", "f") == "import os"
     assert longest_parsing_block("x = 1\n") == "x = 1\n"
     text = "Here it is:\ndef f():\n    return 1\n\n\nThat is all, folks!"
     assert longest_parsing_block(text) == "def f():\n    return 1"
-    assert longest_parsing_block("no code here\nat all, really!") == ""
+    assert longest_parsing_block("no code here\nat all, really!") == "no code here"
 
 
-def test_sanitize_of_unparsable_text_is_empty() -> None:
-    assert sanitize("def f(:\n  return (", "f") == ""
+def test_sanitize_without_anything_to_keep_returns_the_longest_parsing_run() -> None:
+    assert sanitize("def f(:\n  return (", "f") == "def f(:"  # nothing parses: the first line, as EvalPlus
+    assert sanitize("Here:\nprint(1)\nprint(2)\n", "f") == "print(1)\nprint(2)"
 
 
 @st.composite

@@ -6,11 +6,13 @@ Answer modes (spec.ANSWER_MODES):
   "```python" prefill) with tabs as four spaces, cut at its first "```".
 - "evalplus_sanitized": that solution after `sanitize`, as `evalplus.sanitize` rewrites it before evaluation.
 
-`sanitize` follows the rules of `evalplus.sanitize` (EvalPlus 0.3), reimplemented on Python's `ast` instead of
-tree-sitter: take the longest run of at least two lines that parses; keep every top-level import, then the top-level
-classes, functions that contain a `return`, and plain assignments (first definition of a name wins), only those the
-entry point reaches through the names they mention, in their original order. Decorated definitions, top-level
-statements (prints, asserts, `if __name__ == "__main__":`) and everything the entry point does not reach go.
+`sanitize` follows the rules of `evalplus.sanitize` (EvalPlus 0.3.1, what FuseEval's `pip install evalplus` got),
+reimplemented on Python's `ast` instead of tree-sitter: take the longest run of at least two lines that parses (else
+the first line); keep every top-level import, then the top-level classes, functions that contain a `return`, and
+plain assignments (first definition of a name wins), only those the entry point reaches through the names they
+mention, in their original order. Decorated definitions, top-level statements (prints, asserts,
+`if __name__ == "__main__":`) and everything the entry point does not reach go. When that leaves nothing, the run
+itself is the answer.
 """
 
 from __future__ import annotations
@@ -39,17 +41,16 @@ def evalplus_solution(completion: str) -> str:
     return completion.replace("\t", "    ").split(_FENCE)[0]
 
 
-def _parses(code: str) -> bool:
+def _parse(code: str) -> ast.Module | None:
     try:
-        ast.parse(code)
+        return ast.parse(code)
     except (SyntaxError, ValueError, MemoryError, RecursionError):
-        return False
-    return True
+        return None
 
 
 def longest_parsing_block(text: str) -> str:
     """The run of lines (at least two, as EvalPlus counts them) with the most non-blank lines that parses as Python;
-    the first such run on ties. Empty when no run parses."""
+    the first such run on ties. Without one, the first line (as EvalPlus's `code_extract`)."""
     lines = text.split("\n")
     filled = [0]
     for line in lines:
@@ -62,12 +63,12 @@ def longest_parsing_block(text: str) -> str:
             count = filled[j + 1] - filled[i]
             if count <= best:
                 break
-            if _parses("\n".join(lines[i : j + 1])):
+            if _parse("\n".join(lines[i : j + 1])) is not None:
                 while j > i + 1 and not lines[j].strip():  # the shortest run with that count, as EvalPlus finds it
                     j -= 1
                 best, pair = count, (i, j)
                 break
-    return "\n".join(lines[pair[0] : pair[1] + 1]) if best else ""
+    return "\n".join(lines[pair[0] : pair[1] + 1])
 
 
 def _names(node: ast.AST) -> set[str]:
@@ -122,9 +123,9 @@ def _reachable(entry_point: str, deps: dict[str | None, set[str]]) -> set[str]:
 def sanitize(text: str, entry_point: str) -> str:
     """The code EvalPlus would run for `text`: imports + what `entry_point` depends on (see module doc)."""
     code = longest_parsing_block(text)
-    if not code:
-        return ""
-    tree = ast.parse(code)
+    tree = _parse(code)
+    if tree is None:  # no run parses, nor the first line
+        return code
     imports = [s for s in tree.body if isinstance(s, ast.Import | ast.ImportFrom)]
     kept: dict[str | None, ast.stmt] = {}
     for name, stmt in _definitions(tree):
@@ -132,4 +133,4 @@ def sanitize(text: str, entry_point: str) -> str:
     reach = _reachable(entry_point, {name: _names(stmt) for name, stmt in kept.items()})
     parts = [ast.get_source_segment(code, s) or "" for s in imports]
     parts += [ast.get_source_segment(code, s) or "" for name, s in kept.items() if name in reach]
-    return "\n".join(parts)
+    return "\n".join(parts).strip() or code
