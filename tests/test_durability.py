@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from fusebench.backends.base import Completion, Conversation, GenParams
+from fusebench.backends.base import Completion, Conversation, GenParams, TokenCallback
 from fusebench.cli import main
 from fusebench.evaluate import EvalConfig, GenerationWriter, rescore_run, run_eval
 from fusebench.exits import EXIT_INCOMPLETE, Interrupted, signals_raise
@@ -60,7 +60,7 @@ def test_a_batch_is_committed_while_the_producer_works_on_the_next(store: Store,
         for row in rows:
             writer.add(row)
         deadline = time.monotonic() + 2.0
-        seen = set()
+        seen: set[str] = set()
         while time.monotonic() < deadline and len(seen) < len(rows):
             sum(i * i for i in range(20_000))  # the producer decoding its next batch, holding the GIL in turns
             seen = _stored_keys(db) & {r["key"] for r in rows}
@@ -110,7 +110,7 @@ class Scripted:
         return {"backend": self.name}
 
     def generate(
-        self, convs: Sequence[Conversation], params: GenParams, on_tokens: Callable[[int], None] | None = None
+        self, convs: Sequence[Conversation], params: GenParams, on_tokens: TokenCallback | None = None
     ) -> Iterator[Completion]:
         for start in range(0, len(convs), BATCH):
             for i in range(start, min(start + BATCH, len(convs))):
@@ -194,7 +194,7 @@ class Judge(Scripted):
     """A scripted MT-Bench judge: rates every answer 5."""
 
     def generate(
-        self, convs: Sequence[Conversation], params: GenParams, on_tokens: Callable[[int], None] | None = None
+        self, convs: Sequence[Conversation], params: GenParams, on_tokens: TokenCallback | None = None
     ) -> Iterator[Completion]:
         for i, conv in enumerate(convs):
             self.sent.append(conv[-1]["content"])
@@ -258,11 +258,12 @@ def test_cli_interrupted_run_exits_143_and_runs_show_compare_say_so(
     import fusebench.backends
 
     kill = {"at": 1}
-    monkeypatch.setattr(
-        fusebench.backends,
-        "make_backend",
-        lambda *args: Scripted(after_batch=lambda batch: batch == kill["at"] and os.kill(os.getpid(), signal.SIGTERM)),
-    )
+
+    def after(batch: int) -> None:
+        if batch == kill["at"]:
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    monkeypatch.setattr(fusebench.backends, "make_backend", lambda *args: Scripted(after_batch=after))
     store = ["--output-dir", str(tmp_path)]
     args = ["eval", "--benchmarks", "gsm8k", "--no-progress", *store]
     assert main([*args, "--limit", str(3 * BATCH)]) == 128 + signal.SIGTERM

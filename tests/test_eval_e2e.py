@@ -12,6 +12,7 @@ import sys
 import time
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -108,7 +109,7 @@ def test_changed_generation_param_recomputes_and_rescore_restores(tmp_path: Path
     assert datetime.fromisoformat(rescored) > datetime.fromisoformat(finished)
 
 
-def _poll_until(proc: subprocess.Popen[bytes], db: Path, rows: int, timeout: float = 900) -> None:
+def _poll_until(proc: subprocess.Popen[Any], db: Path, rows: int, timeout: float = 900) -> None:
     """Wait until the store holds `rows` generations (or the process ended)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline and proc.poll() is None and _count_generations(db) < rows:
