@@ -451,6 +451,8 @@ def _run_eval(
         status = "incomplete" if incomplete else "complete"
         summary = {"results": results, "not_implemented": not_implemented, "judge_fingerprints": fingerprints}
         speed = meter.record(backend, wall_s=time.perf_counter() - started, cached=cached)
+        if stage is not None and stage.speed.backend.samples:
+            speed["judge"] = stage.speed.tallies()
         summary["speed"] = speed
         store.finish_run(run_id, status, {**summary, "incomplete": incomplete})
     except KeyboardInterrupt as exc:  # SIGINT/SIGTERM: what finished is committed (generate_missing's finally)

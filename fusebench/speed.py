@@ -90,6 +90,11 @@ class SpeedMeter:
         if self._call is not None:
             self._call[benchmark].add(completion)
 
+    def tallies(self) -> dict[str, Any]:
+        """All calls' tally with each benchmark's (judges: no engine figures)."""
+        benchmarks = {name: tally.to_dict() for name, tally in sorted(self.benchmarks.items())}
+        return {**self.backend.to_dict(), "benchmarks": benchmarks}
+
     def record(self, backend: Backend, **extra: Any) -> dict[str, Any]:
         """The run's "speed" record: stage seconds, the backend's tally with its device, dtype, batch size and
         engine figures (weights load time and size, decode steps), each benchmark's tally, and `extra`."""

@@ -119,3 +119,24 @@ def test_eval_stores_speed_and_show_prints_it(tmp_path: Path) -> None:
     again = run_cli("eval", *args, "--no-progress", "--output-dir", str(tmp_path))
     assert again.returncode == 0, again.stderr
     assert "nothing generated: 6 samples from the cache" in again.stdout
+
+
+def test_judge_calls_have_their_own_tally(tmp_path: Path) -> None:
+    # a judge model cannot run here: scripted contestant and judge (tests/test_judge_stage.py), real eval and store
+    from test_judge_stage import Scripted, contestant
+
+    from fusebench.evaluate import EvalConfig, run_eval
+    from fusebench.judging.stage import JudgeOptions
+    from fusebench.store import Store
+
+    store = Store(f"sqlite:///{tmp_path / 'db.sqlite'}")
+    judge = Scripted("judge", lambda conv: "Rating: [[7]]")
+    config = EvalConfig(benchmarks=["mt_bench"], limit=3, progress=False, judge=JudgeOptions())
+    speed = run_eval(config, store, contestant, make_judge=lambda model: judge).speed
+    assert speed["backend"]["samples"] == 6 and speed["benchmarks"]["mt_bench"]["completion_tokens"] == 60
+    assert speed["judge"]["samples"] == len(judge.sent) == 6  # 3 items x 2 turns, each judged once
+    assert (speed["judge"]["prompt_tokens"], speed["judge"]["completion_tokens"]) == (600, 60)
+    assert set(speed["judge"]["benchmarks"]) == {"mt_bench"} and speed["stages_s"]["judge"] > 0
+    assert "judged 6 answers: 600 prompt + 60 completion judge tokens" in speed_footer(speed)
+    again = run_eval(config, store, contestant, make_judge=lambda model: judge).speed
+    assert "judge" not in again and again["cached"] == 6  # nothing sent the second time: no judge tally

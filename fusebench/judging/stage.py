@@ -25,6 +25,7 @@ from fusebench.judging.verdicts import Verdict, parse_alignbench, parse_alpaca_e
 from fusebench.keys import stable_hash
 from fusebench.progress import CountProgress
 from fusebench.spec import BenchmarkSpec, JudgeSpec
+from fusebench.speed import SpeedMeter
 from fusebench.store import Store, to_jsonable
 
 OPENAI_URL = "https://api.openai.com/v1"
@@ -333,6 +334,7 @@ class JudgeStage:
         self.spent_usd = 0.0
         self.budget_hit = False
         self._backends: dict[str, Backend] = {}
+        self.speed = SpeedMeter()  # the judge calls made: tokens and seconds per judged benchmark
 
     def backend(self, model: str) -> Backend:
         if model not in self._backends:
@@ -447,17 +449,19 @@ class JudgeStage:
                     self.budget_hit = True
                     break
                 part = missing[start : start + chunk]
-                for completion in backend.generate([conv for _, conv, _ in part], params, bar.on_tokens):
-                    usage.sent += 1
-                    bar.advance()
-                    if completion.finish_reason == "error":
-                        usage.errors += 1
-                        continue
-                    j, conv, key = part[completion.index]
-                    row = _judgment_row(spec, j.task, conv, key, attempt, completion)
-                    writer.add(row)
-                    done[key] = row
-                    self._count(usage, row, prices)
+                with self.speed.call():
+                    for completion in backend.generate([conv for _, conv, _ in part], params, bar.on_tokens):
+                        usage.sent += 1
+                        bar.advance()
+                        if completion.finish_reason == "error":
+                            usage.errors += 1
+                            continue
+                        self.speed.add(spec.id, completion)
+                        j, conv, key = part[completion.index]
+                        row = _judgment_row(spec, j.task, conv, key, attempt, completion)
+                        writer.add(row)
+                        done[key] = row
+                        self._count(usage, row, prices)
         finally:
             writer.flush()
             bar.close()

@@ -99,6 +99,13 @@ def speed_footer(speed: dict[str, Any], fmt: str = "simple") -> str:
             loaded = backend.get("load_s") if key == "generate" else None
             parts.append(f"{label} {stages[key]:.1f} s" + (f" (weights load {loaded:.1f} s of it)" if loaded else ""))
     lines = [f"speed: wall {speed['wall_s']:.1f} s" + (f" ({', '.join(parts)})" if parts else "")]
+    judge = speed.get("judge")
+    if judge:
+        rate = f", {judge['tokens_per_s']:.1f} tok/s" if judge.get("tokens_per_s") else ""
+        lines.append(
+            f"judged {judge['samples']} answers: {judge['prompt_tokens']:,} prompt + {judge['completion_tokens']:,} "
+            f"completion judge tokens in {judge['seconds']:.1f} s{rate}"
+        )
     cached = speed.get("cached", 0)
     if not backend["samples"]:
         lines.append(f"nothing generated: {cached} samples from the cache")
