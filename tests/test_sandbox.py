@@ -300,3 +300,11 @@ def test_a_judge_stuck_in_its_tests_is_replaced() -> None:
     again = one.run(Program("def f():\n    return 2\n", "assert f() == 2\n", calls=("f",)))
     assert again.passed, again
     one.close()
+
+
+@pytest.mark.timeout(60)
+def test_a_value_too_large_for_the_channel_fails_fast(sandbox: Sandbox) -> None:
+    code = "def f():\n    return [(i, i) for i in range(5_000_000)]\n"
+    outcome = sandbox.run(Program(code, "f()\n", calls=("f",)), Limits(wall_s=30))
+    assert outcome.status == "failed" and "too large for the channel" in outcome.reason
+    assert outcome.duration_s < 15

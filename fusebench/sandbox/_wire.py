@@ -14,9 +14,12 @@ import base64
 import json
 import socket
 import struct
+import threading
 from typing import Any
 
 MAX_MESSAGE = 64 << 20  # bytes of one framed message
+MAX_ITEMS = MAX_MESSAGE // 8  # container items in one value (each takes at least 8 bytes of JSON)
+_budget = threading.local()  # .left: container items left for the value being encoded (per thread)
 _CONTAINERS: dict[type, str] = {list: "l", tuple: "t", set: "S", frozenset: "F"}
 _BUILD = {"l": list, "t": tuple, "S": set, "F": frozenset}
 
@@ -53,9 +56,15 @@ def _scalar(kind: type, value: Any) -> list[Any]:
 
 
 def encode(value: Any, depth: int = 0) -> list[Any]:
-    """`value` as a tagged JSON tree; subclasses of plain types are reduced to their plain base type."""
+    """`value` as a tagged JSON tree; subclasses of plain types are reduced to their plain base type. NotPlainData
+    for anything else, and for values that could not fit in one message (checked as it goes, so a huge value
+    fails fast instead of being encoded first)."""
+    if depth == 0:
+        _budget.left = MAX_ITEMS
     kind = type(value)
     if kind is str:  # the common exact types first
+        if len(value) > MAX_MESSAGE:
+            raise NotPlainData("too large for the channel")
         return ["s", value]
     if kind is int:
         return ["i", format(value, "x")]
@@ -71,6 +80,9 @@ def encode(value: Any, depth: int = 0) -> list[Any]:
             raise NotPlainData(f"not plain data: {type(value).__name__}")
         if kind not in _CONTAINERS and kind is not dict:
             return _scalar(kind, value)
+    _budget.left -= len(value)
+    if _budget.left < 0:
+        raise NotPlainData("too large for the channel")
     if kind is dict:
         return ["d", [[encode(k, depth + 1), encode(v, depth + 1)] for k, v in dict.items(value)]]
     items: Any = kind.__iter__(value)  # type: ignore[attr-defined]  # the base type's own iteration
