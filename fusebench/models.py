@@ -85,6 +85,11 @@ def _alias_files(alias: _Alias) -> list[Path | None]:
     return [package_file(module, relative) for module, relative in alias.files]
 
 
+def _joined(alias: _Alias) -> Path:
+    """Where the parts of a split GGUF file are joined, once."""
+    return cache_root() / "gguf" / f"{alias.display}.gguf"
+
+
 def alias_status() -> list[AliasStatus]:
     """Every built-in alias, the packages that ship it, and where (or whether) they are installed here."""
     rows = []
@@ -93,6 +98,8 @@ def alias_status() -> list[AliasStatus]:
         depth = [len(Path(module, relative).parts) for module, relative in alias.files]
         where = tuple(dict.fromkeys(p.parents[d - 1] for p, d in zip(found, depth, strict=True) if p is not None))
         missing = tuple(pkg for pkg, p in zip(alias.packages, found, strict=True) if p is None)
+        if missing and len(found) > 1 and _joined(alias).is_file():  # joined before the parts were uninstalled
+            where, missing = (_joined(alias).parent,), ()
         rows.append(AliasStatus(name, alias.display, alias.packages, where, missing, alias.install))
     return rows
 
@@ -124,7 +131,7 @@ def _locate(name: str, alias: _Alias) -> Path:
     found = _alias_files(alias)
     if len(found) == 1 and found[0] is not None:
         return found[0]
-    target = cache_root() / "gguf" / f"{alias.display}.gguf"
+    target = _joined(alias)
     if len(found) > 1 and target.is_file() and file_sha256(target) == alias.sha256:
         return target
     parts = [p for p in found if p is not None]

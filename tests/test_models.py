@@ -104,6 +104,10 @@ def test_split_alias_is_joined_from_parts_in_several_entries(tmp_path: Path, mon
     joined = Path(model.path_or_id) / str(model.gguf_file)
     assert joined.read_bytes() == whole and joined.parent == tmp_path / "cache" / "gguf"
     assert {s.alias: s for s in alias_status()}[QWEN_CODER].where == (tmp_path / "a", tmp_path / "b")
+    monkeypatch.setattr(sys, "path", kept)  # parts uninstalled: the joined file is still found, and used
+    assert resolve_model(QWEN_CODER) == model
+    assert {s.alias: s for s in alias_status()}[QWEN_CODER].where == (joined.parent,)
+    monkeypatch.setattr(sys, "path", [*kept, str(tmp_path / "a"), str(tmp_path / "b")])
     monkeypatch.setitem(models.ALIASES, QWEN_CODER, replace(alias, sha256="0" * 64))
     joined.unlink()
     with pytest.raises(UsageError, match="do not add up"):
