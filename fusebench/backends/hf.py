@@ -31,14 +31,13 @@ from fusebench.backends.base import (
 )
 from fusebench.backends.chat import ChatTokenizer
 from fusebench.backends.hf_decode import CPU_ATTENTION, preallocated_cache
-from fusebench.backends.hf_sampling import SAMPLER_VERSION, RowSeededSampler
+from fusebench.backends.hf_identity import DEFAULT_BATCH_CPU, DEFAULT_BATCH_GPU, SAMPLER_VERSION
+from fusebench.backends.hf_sampling import RowSeededSampler
 from fusebench.errors import UsageError
 from fusebench.keys import SAMPLER_FIELD
 from fusebench.models import ResolvedModel
 
 _DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
-DEFAULT_BATCH_CPU = 64  # 100 GSM8K items x 256 tokens, fp32, 1 thread: 196.9 s at batch 32, 161.8 at 64, 153.4 at 100
-DEFAULT_BATCH_GPU = 64
 
 
 def pick_device(device: str) -> torch.device:
