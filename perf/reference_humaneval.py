@@ -44,6 +44,7 @@ def main() -> None:
     parser.add_argument("--items", type=int, default=16, help="the N longest HumanEval prompts")
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--out", default="humaneval_reference.json")
+    parser.add_argument("--sides", default="before,after", help="which setups to run (outputs are kept per side)")
     args = parser.parse_args()
     torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))
     spec = get_benchmark("humaneval")
@@ -60,7 +61,8 @@ def main() -> None:
             {"sanitized": spec, "raw": get_benchmark("humaneval_raw")},
         ),
     }
-    for side, (prompt, params, scorings) in setups.items():
+    for side in args.sides.split(","):
+        prompt, params, _ = setups[side]
         convs = [build_conversation(prompt, item) for item in items]
         started = time.perf_counter()
         done = {c.index: c for c in backend.generate(convs, params)}
@@ -68,20 +70,24 @@ def main() -> None:
         tokens = [done[i].completion_tokens for i in range(len(items))]
         capped = sum(done[i].finish_reason == "length" for i in range(len(items)))
         print(f"{side}: wall {wall:.1f} s, mean completion tokens {sum(tokens) / len(tokens):.1f}, at cap {capped}")
-        record: dict[str, Any] = {"wall_s": wall, "tokens": tokens, "capped": capped, "outputs": [], "scores": {}}
-        for name, scoring_spec in scorings.items():
+        outputs = [{"id": it.id, "text": done[i].text} for i, it in enumerate(items)]
+        sides[side] = {"wall_s": wall, "tokens": tokens, "capped": capped, "outputs": outputs, "scores": {}}
+        with open(args.out, "w") as f:  # kept before scoring: a scoring failure loses no generation
+            json.dump(sides, f, indent=1)
+    for side, record in sides.items():
+        for name, scoring_spec in setups[side][2].items():
+            texts = [o["text"] for o in record["outputs"]]
             values = [
-                scorer(ScoreInput(answer_text(scoring_spec, it.row, done[i].text), it.target, it.row)).value
-                for i, it in enumerate(items)
+                scorer(ScoreInput(answer_text(scoring_spec, it.row, text), it.target, it.row)).value
+                for it, text in zip(items, texts, strict=True)
             ]
             ci = mean_ci(values)
             record["scores"][name] = values
             print(f"{side} {name}: pass@1 {100 * ci.estimate:.1f} [{100 * ci.low:.1f}, {100 * ci.high:.1f}]")
-        record["outputs"] = [{"id": it.id, "text": done[i].text} for i, it in enumerate(items)]
-        sides[side] = record
     with open(args.out, "w") as f:
         json.dump(sides, f, indent=1)
-    print(f"ratio: {sides['before']['wall_s'] / sides['after']['wall_s']:.2f}")
+    if {"before", "after"} <= sides.keys():
+        print(f"ratio: {sides['before']['wall_s'] / sides['after']['wall_s']:.2f}")
 
 
 if __name__ == "__main__":
