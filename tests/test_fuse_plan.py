@@ -56,18 +56,18 @@ def test_small_plan_sizes() -> None:
     plan = make_plan(load_config(SMALL), str(SMALL))
     domains = {d.domain: d for d in plan.domains}
     math, code = domains["math"], domains["code"]
-    assert (math.prompts, code.prompts) == (300, 263)
-    assert (math.responses, code.responses) == (300 * 4 * 2, 263 * 4 * 2)
-    assert (math.sft_prompts, math.dpo_prompts, code.sft_prompts, code.dpo_prompts) == (150, 150, 132, 131)
+    assert (math.prompts, code.prompts) == (100, 263)
+    assert (math.responses, code.responses) == (100 * 4 * 2, 263 * 4 * 2)
+    assert (math.sft_prompts, math.dpo_prompts, code.sft_prompts, code.dpo_prompts) == (50, 50, 158, 105)
     assert plan.validation == {"math": 100, "code": 40} and plan.validation_in_training == 0
     sft, dpo = plan.train
-    assert (sft.max_examples, sft.effective_batch, sft.max_steps) == (282, 16, 18 * 3)  # 282/16 -> 18 steps/epoch
-    assert (dpo.max_examples, dpo.effective_batch, dpo.max_steps) == (281, 16, 18 * 2)
+    assert (sft.max_examples, sft.effective_batch, sft.max_steps) == (208, 16, 13 * 3)  # 208/16 -> 13 steps/epoch
+    assert (dpo.max_examples, dpo.effective_batch, dpo.max_steps) == (155, 16, 10 * 2)
     assert plan.eval_benchmarks == [("mbpp_plus", None), ("humaneval", None), ("gsm8k", 250)]
     assert plan.eval_models == ["base", "sft", "fused", "source:qwen2.5-coder-0.5b", "source:smollm2-135m"]
     assert {o.eval_set: o.train_ids for o in plan.overlaps} == {"mbpp_plus": (), "humaneval": (), "gsm8k": ()}
     text = format_plan(plan)
-    for needle in ("qwen2.5-coder-0.5b-instruct-gguf", "2,400", "overlap with mbpp_plus (399 items", "gsm8k (250)"):
+    for needle in ("qwen2.5-coder-0.5b-instruct-gguf", "2,104", "overlap with mbpp_plus (399 items", "gsm8k (250)"):
         assert needle in text
 
 
@@ -78,7 +78,7 @@ def test_small_prompts_are_disjoint_from_every_held_out_set(small_prompts: dict[
         rows = [json.loads(line) for line in SHARED_MBPP.read_text().splitlines()]
         held_out["mbpp_test"] = [mbpp_text(r) for r in rows if r["task_id"] in MBPP_TEST_IDS]
         assert len(held_out["mbpp_test"]) == 500
-    assert len(small_prompts) == 300 + 263 + 100 + 40
+    assert len(small_prompts) == 100 + 263 + 100 + 40
     for o in overlaps(small_prompts, held_out):
         assert o.train_ids == (), f"{o.eval_set}: {o.train_ids[:5]}"
     # by id too: no MBPP+ task and no MBPP test-split task among the code prompts
@@ -89,6 +89,16 @@ def test_small_prompts_are_disjoint_from_every_held_out_set(small_prompts: dict[
     train = {k: v for k, v in small_prompts.items() if k.startswith("train:")}
     val = [v for k, v in small_prompts.items() if k.startswith("val:")]
     assert overlaps(train, {"validation": val})[0].train_ids == ()
+
+
+def test_every_bundled_math_prompt_is_disjoint_from_gsm8k_test() -> None:
+    """The whole bundled files, beyond the example's limit: 1,000 train and 100 validation problems."""
+    data = REPO / "benchmarks" / "data" / "fuse"
+    rows = {f"{name}:{i}": json.loads(line)["question"]
+            for name in ("gsm8k_fuse_train", "gsm8k_fuse_val")
+            for i, line in enumerate((data / f"{name}.jsonl").read_text().splitlines())}  # fmt: skip
+    assert len(rows) == 1100
+    assert overlaps(rows, {"gsm8k": benchmark_texts("gsm8k")})[0].train_ids == ()
 
 
 def _ids(benchmark: str) -> list[str]:
