@@ -196,11 +196,8 @@ def verdict_for(exc: BaseException, stage: str, tests: str) -> dict[str, Any]:
 
 
 def _check(job: dict[str, Any], candidate: Candidate) -> dict[str, Any]:
+    """Run one job. The helpers run while the model's code is still starting (nothing of it is needed yet)."""
     tests = job["tests"]
-    try:
-        candidate.ready()
-    except BaseException as exc:
-        return verdict_for(exc, "solution", tests)
     env: dict[str, Any] = {"__name__": "__main__", "__builtins__": builtins, "_fb": candidate}
     try:
         exec(compile(job["helpers"], "<helpers>", "exec"), env)
@@ -209,7 +206,15 @@ def _check(job: dict[str, Any], candidate: Candidate) -> dict[str, Any]:
     for name in job["calls"]:
         env[name] = Proxy(candidate, name)
     try:
-        exec(compile(tests, "<tests>", "exec"), env)
+        code = compile(tests, "<tests>", "exec")
+    except BaseException as exc:
+        return {"status": "crashed", "reason": f"the tests do not compile: {type(exc).__name__}: {exc}"}
+    try:
+        candidate.ready()
+    except BaseException as exc:
+        return verdict_for(exc, "solution", tests)
+    try:
+        exec(code, env)
     except BaseException as exc:
         return verdict_for(exc, "tests", tests)
     return {"status": "passed", "reason": ""}

@@ -64,6 +64,9 @@ def program(machine: str) -> bytes:
     return b"".join(head + body)
 
 
+_PROGRAM = program(platform.machine()) if platform.machine() in _ARCHES else None  # built once, in the fork server
+
+
 class _Fprog(ctypes.Structure):
     _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_char_p)]
 
@@ -72,9 +75,7 @@ def install(libc: ctypes.CDLL) -> bool:
     """Set no_new_privs (no setuid gain through exec) and install the filter; False if the filter is refused."""
     if libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:
         return False
-    try:
-        code = program(platform.machine())
-    except KeyError:
+    if _PROGRAM is None:
         return False
-    prog = _Fprog(len(code) // 8, code)
+    prog = _Fprog(len(_PROGRAM) // 8, _PROGRAM)
     return libc.prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.byref(prog), 0, 0) == 0
