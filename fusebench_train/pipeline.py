@@ -311,7 +311,7 @@ class Pipeline:
             seed=e.seed,
             generation={"max_new_tokens": e.max_new_tokens} if e.max_new_tokens else {},
             tags=_tags(e.family, t),
-            progress=sys.stderr.isatty(),
+            progress=os.environ.get("TQDM_DISABLE") != "1",  # as the other stages: bars unless disabled
         )
 
         def make() -> Backend:
