@@ -71,11 +71,14 @@ def test_memory_limit(sandbox: Sandbox) -> None:
 
 
 @pytest.mark.timeout(30)
-def test_scratch_dir_is_writable_then_deleted(sandbox: Sandbox) -> None:
-    code = "import os\nopen('f.txt', 'w').write('hi')\nprint(os.getcwd())\n"
+def test_scratch_dir_is_writable_then_emptied(sandbox: Sandbox) -> None:
+    code = "import os\nopen('f.txt', 'w').write('hi')\nos.makedirs('d/e')\nos.chmod('d', 0)\nprint(os.getcwd())\n"
     outcome = sandbox.run(Program(code, "assert open('f.txt').read() == 'hi'\n"))
     assert outcome.passed, outcome
-    assert not Path(outcome.stdout.strip()).exists()
+    scratch = Path(outcome.stdout.strip())
+    assert not scratch.exists() or list(scratch.iterdir()) == []
+    after = sandbox.run(Program("import os\nprint(sorted(os.listdir('.')))\n", "assert True\n"))
+    assert after.stdout.strip() == "[]"
 
 
 @pytest.mark.timeout(30)
