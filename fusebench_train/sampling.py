@@ -10,6 +10,7 @@ import dataclasses
 import gc
 import importlib.util
 import json
+import os
 import subprocess
 import sys
 from collections import defaultdict
@@ -29,6 +30,11 @@ from fusebench_train.prompts import TrainPrompt
 from fusebench_train.select import Scored
 
 MakeBackend = Callable[[SourceModel], Backend]
+
+
+def quiet_bars() -> bool:
+    """TQDM_DISABLE=1 silences the bars (tests, logs), as it does the trainers'."""
+    return os.environ.get("TQDM_DISABLE") == "1"
 
 
 def vllm_venv() -> Path | None:
@@ -107,7 +113,7 @@ def sample(
             continue
         backend = make_backend(source)
         total = sum(s.samples_per_prompt[d] * len(g) for d, g in todo.items())
-        bar = tqdm(total=total, desc=f"sample {source.name}", unit="response", disable=not progress)
+        bar = tqdm(total=total, desc=f"sample {source.name}", unit="response", disable=not progress or quiet_bars())
         with bar, journal.open("a", encoding="utf-8") as out:
             for domain, group in todo.items():
                 k = s.samples_per_prompt[domain]
@@ -175,7 +181,8 @@ def score(
     scored: list[Scored | None] = [None] * len(rows)
     verifiable = [i for i, r in enumerate(rows) if by_id[r["prompt_id"]].domain in VERIFIABLE]
     open_ended = [i for i, r in enumerate(rows) if by_id[r["prompt_id"]].domain not in VERIFIABLE]
-    bar = tqdm(total=len(verifiable), desc="score (checked answers)", unit="response", disable=not progress)
+    quiet = not progress or quiet_bars()
+    bar = tqdm(total=len(verifiable), desc="score (checked answers)", unit="response", disable=quiet)
 
     def check(i: int) -> None:
         p = by_id[rows[i]["prompt_id"]]

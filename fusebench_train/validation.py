@@ -24,7 +24,7 @@ from fusebench.keys import stable_hash
 from fusebench.stats import holm, paired_delta_ci, paired_test
 from fusebench_train.config import FuseConfig
 from fusebench_train.prompts import TrainPrompt, load_prompt_sets
-from fusebench_train.sampling import score
+from fusebench_train.sampling import quiet_bars, score
 
 
 def _answers(
@@ -42,7 +42,10 @@ def _answers(
     todo = [p for p in prompts if p.id not in done]
     if todo:
         backend = make()
-        with journal.open("a", encoding="utf-8") as out, tqdm(total=len(todo), desc=journal.stem, unit="prompt") as bar:
+        with (
+            journal.open("a", encoding="utf-8") as out,
+            tqdm(total=len(todo), desc=journal.stem, unit="prompt", disable=quiet_bars()) as bar,
+        ):
             for c in backend.generate([p.messages for p in todo], params):
                 done[todo[c.index].id] = c.text
                 out.write(json.dumps({"prompt_id": todo[c.index].id, "text": c.text}) + "\n")
