@@ -64,11 +64,14 @@ class Candidate:
         self.mutated = 0
         self.records: list[Any] = []
         self._broken: Broken | None = None
+        self._timeout: float | None = None  # the channel's current timeout (a new socket blocks)
 
     def _exchange(self, request: dict[str, Any] | None, timeout: float | None) -> list[Any]:
         if self._broken is not None:
             raise type(self._broken)(*self._broken.args)
-        self.chan.settimeout(timeout)
+        if timeout != self._timeout:
+            self.chan.settimeout(timeout)
+            self._timeout = timeout
         try:
             if request is not None:
                 _wire.send(self.chan, request)
