@@ -84,6 +84,17 @@ def test_count_bar_takes_advances_from_many_threads() -> None:
         assert bar.bar.n == 400
 
 
+def test_judge_bar_shows_the_judges_tokens_per_second() -> None:
+    with CountProgress(10, "judge:mt_bench", "judgment", display=False) as bar:
+        bar.on_tokens(500, 0)  # within the first second: no rate yet
+        assert "tok/s" not in str(bar.bar)
+        time.sleep(1.1)
+        bar.on_tokens(100, 0)
+        bar.advance()
+        rate = float(re.search(r"([\d.]+) tok/s", str(bar.bar)).group(1))  # type: ignore[union-attr]
+        assert 300 < rate < 600 and "1/10 judgment" in str(bar.bar)
+
+
 def test_token_budget_drops_by_what_finished_answers_left_unused() -> None:
     view = GenerationProgress({"gsm8k": (2, 2 * 100), "math500": (1, 50)}, display=False)
     view.on_tokens(30, 0)
