@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from fusebench.compare import ALPHA, PairedResult, RunData, compare_runs, load_runs
-from fusebench.stats import holm
+from fusebench.stats import Interval, holm
 from fusebench.store import Store
 
 GAINS_FILE = "gains.json"
@@ -31,12 +31,16 @@ class EvalTarget:
     step: int = 0
 
 
+def interval(d: Interval) -> dict[str, Any]:
+    """An estimate with its CI as plain data: low/high None (and the reason) where the data cannot give a CI."""
+    if d.unavailable:
+        return {"estimate": d.estimate, "low": None, "high": None, "ci_unavailable": d.unavailable}
+    return {"estimate": d.estimate, "low": d.low, "high": d.high}
+
+
 def _paired(result: PairedResult, alpha: float) -> dict[str, Any]:
-    d = result.delta
     return {
-        "estimate": d.estimate,
-        "low": d.low,
-        "high": d.high,
+        **interval(result.delta),
         "n": result.n_shared,
         "test": result.test,
         "p": result.p,
@@ -121,7 +125,14 @@ def _delta(d: Mapping[str, Any] | None) -> str:
     if not d:
         return "-"
     mark = " *" if d["significant"] else ""
-    return f"{d['estimate']:+.1f} [{d['low']:+.1f}, {d['high']:+.1f}] p={d['p_holm']:.3g}{mark}"
+    return f"{d['estimate']:+.1f} {ci_text(d)} p={d['p_holm']:.3g}{mark}"
+
+
+def ci_text(d: Mapping[str, Any]) -> str:
+    """ "[low, high]", or "[n/a: reason]" where the data cannot give a CI."""
+    if d.get("low") is None:
+        return f"[n/a: {d.get('ci_unavailable') or 'no CI'}]"
+    return f"[{d['low']:+.1f}, {d['high']:+.1f}]"
 
 
 def format_gains(table: Mapping[str, Any]) -> str:

@@ -21,8 +21,9 @@ from tqdm import tqdm
 from fusebench.backends.base import Backend, GenParams
 from fusebench.errors import UsageError
 from fusebench.keys import stable_hash
-from fusebench.stats import holm, paired_delta_ci, paired_test
+from fusebench.stats import Interval, holm, paired_delta_ci, paired_test
 from fusebench_train.config import FuseConfig
+from fusebench_train.gains import ci_text, interval
 from fusebench_train.prompts import TrainPrompt, load_prompt_sets
 from fusebench_train.sampling import quiet_bars, score
 
@@ -90,9 +91,9 @@ def validate(
             row["scores"][stage] = 100 * sum(values) / len(values)
             if stage != "base":
                 ci = paired_delta_ci(base, values)
+                points = Interval(100 * ci.estimate, 100 * ci.low, 100 * ci.high, ci.unavailable)
                 test, pvalue = paired_test(base, values)
-                row["delta"][stage] = {"estimate": 100 * ci.estimate, "low": 100 * ci.low, "high": 100 * ci.high,
-                                       "test": test, "p": pvalue}  # fmt: skip
+                row["delta"][stage] = {**interval(points), "test": test, "p": pvalue}
                 tests.append(row["delta"][stage])
         table["rows"].append(row)
     for d, adjusted in zip(tests, holm([d["p"] for d in tests]) if tests else [], strict=True):
@@ -112,7 +113,7 @@ def format_validation(table: Mapping[str, Any]) -> str:
         line = [f"val:{r['domain']}", r["n"], *(f"{r['scores'][s]:.1f}" for s in stages)]
         for s in trained:
             d = r["delta"][s]
-            line.append(f"{d['estimate']:+.1f} [{d['low']:+.1f}, {d['high']:+.1f}] p={d['p_holm']:.3g}")
+            line.append(f"{d['estimate']:+.1f} {ci_text(d)} p={d['p_holm']:.3g}")
         body.append(line)
     headers = ["validation", "n", *stages, *(f"Δ {s} vs base [95% CI]" for s in trained)]
     return (

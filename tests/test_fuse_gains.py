@@ -12,7 +12,7 @@ import pytest
 from test_compare_support import add_run
 
 from fusebench.history import history
-from fusebench.stats import holm
+from fusebench.stats import NO_VARIATION, holm
 from fusebench.store import Store
 from fusebench_train.gains import EvalTarget, format_gains, gains
 from fusebench_train.pipeline import _tags
@@ -65,7 +65,8 @@ def test_real_effect_is_significant_after_holm_and_null_is_not(store: Store, run
     assert [d["p_holm"] for d in fused] == pytest.approx(holm([d["p"] for d in fused]))  # across benchmarks
     assert all(d["p_holm"] >= d["p"] for d in fused)
     # SFT moved only mbpp_plus: its other benchmarks are identical to base
-    assert rows["humaneval"]["delta"]["sft"]["estimate"] == 0 and not rows["humaneval"]["delta"]["sft"]["significant"]
+    same = rows["humaneval"]["delta"]["sft"]
+    assert same["estimate"] == 0 and same["low"] < 0 < same["high"] and not same["significant"]
     assert rows["mbpp_plus"]["delta"]["sft"]["significant"]
 
 
@@ -123,3 +124,14 @@ def test_a_source_on_fewer_items_is_compared_on_the_shared_items(store: Store) -
     assert row["scores"] == {"base": 0.0, "fused": 50.0, "source:q": 50.0}
     assert row["fused_vs_best_source"]["n"] == 2 and row["fused_vs_best_source"]["estimate"] == 50.0
     assert row["fused_beats_best_source"] is True  # 100 vs 50 on the shared items
+
+
+def test_a_delta_without_a_ci_says_why(store: Store) -> None:
+    """Two samples per item (scores 0, 0.5, 1) and identical runs: no variation, so no interval is invented."""
+    items = [[1.0, 0.0], [1.0, 1.0], [0.0, 0.0], [1.0, 0.0]]
+    add_run(store, "b", "m", {"gsm8k": items})
+    add_run(store, "f", "f", {"gsm8k": items})
+    table = gains(store, {"base": "b", "fused": "f"}, ["gsm8k"])
+    d = table["rows"][0]["delta"]["fused"]
+    assert (d["estimate"], d["low"], d["high"], d["ci_unavailable"]) == (0.0, None, None, NO_VARIATION)
+    assert f"+0.0 [n/a: {NO_VARIATION}] p=1" in format_gains(table)
