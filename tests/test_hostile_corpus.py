@@ -115,6 +115,8 @@ def host() -> Iterator[Host]:
     finally:
         if old is None:
             os.environ.pop("FUSEBENCH_HOSTILE_SECRET", None)
+        else:
+            os.environ["FUSEBENCH_HOSTILE_SECRET"] = old
         for sock in (unix, dgram, tcp):
             sock.close()
         shutil.rmtree(base, ignore_errors=True)

@@ -72,6 +72,7 @@ MOUNT_ATTR_RDONLY = 1
 SYS_MOUNT_SETATTR = 442  # same number on x86_64 and arm64 (syscalls added after 5.0 share numbers)
 PR_SET_DUMPABLE = 4
 PR_SET_CHILD_SUBREAPER = 36
+JUDGE_MEMORY_MB = 8192
 # imported once in the fork server (most programs need some of them), not again by every program
 PRELOAD = ("typing", "re", "math", "collections", "itertools", "functools", "heapq", "string", "base64", "json")
 
@@ -348,6 +349,7 @@ def _start_judge(fd: int, devnull: int) -> int:
         _child({fd: 3}, (devnull, devnull, devnull))
         _libc.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)
         _limit(resource.RLIMIT_CORE, 0)
+        _limit(resource.RLIMIT_AS, JUDGE_MEMORY_MB << 20)  # a judge over it dies; the harness starts a new slot
         _judge.serve_jobs(socket.socket(fileno=3))
         os._exit(0)
 
