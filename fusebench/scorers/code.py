@@ -92,14 +92,24 @@ def extract_code(text: str, entry_point: str | None = None) -> str:
 
 @dataclass(frozen=True)
 class _Plan:
-    """Sandbox runs for one sample, how their outcomes make its Score, and (when the task may need it) the
-    in-process plan of the same sample with the task whose canonical solution decides between the two."""
+    """Sandbox runs for one sample, how their outcomes make its Score, and (when the task may need it) how to
+    score it in-process instead."""
 
     extracted: str
     runs: list[tuple[Program, Limits]]
     combine: Callable[[list[Outcome]], Score]
-    fallback: Callable[[], _Plan] | None = None
-    canonical: tuple[str, Program, Program, Limits] | None = None  # (task key, split program, in-process, limits)
+    fallback: _Fallback | None = None
+
+
+@dataclass(frozen=True)
+class _Fallback:
+    """The in-process plan of a sample, used only if its task's canonical solution passes in-process but not
+    split (`canonical` split and in-process programs, under `limits`; the decision is cached under `key`)."""
+
+    key: str
+    canonical: tuple[Program, Program]
+    limits: Limits
+    plan: Callable[[], _Plan]
 
 
 def _verdict(outcome: Outcome) -> str:
@@ -138,10 +148,11 @@ def _with_canonical(
     """`plan` (split) with its in-process fallback, `build(answer, split=False)`, used only if the task's canonical
     solution cannot run split."""
 
-    def fallback() -> _Plan:
+    def in_process() -> _Plan:
         return _single(plan.extracted, build(answer, False), limits, _in_process_label(key))
 
-    return replace(plan, fallback=fallback, canonical=(key, build(canonical, True), build(canonical, False), limits))
+    programs = (build(canonical, True), build(canonical, False))
+    return replace(plan, fallback=_Fallback(key, programs, limits, in_process))
 
 
 def _humaneval_plan(inp: ScoreInput) -> _Plan:
@@ -476,17 +487,17 @@ def _in_process_label(key: str) -> str:
     return f"in-process ({_modes.get(key, '')}): "
 
 
-def _decide_modes(plans: Sequence[_Plan]) -> None:
-    """For the tasks of these plans not decided yet: run the canonical solution split; a task whose canonical
-    solution fails split but passes in-process runs in-process (see the module docstring)."""
+def _decide_modes(fallbacks: Sequence[_Fallback]) -> None:
+    """For the tasks not decided yet: run the canonical solution split; a task whose canonical solution fails
+    split but passes in-process runs in-process (see the module docstring)."""
     with _mode_lock:
-        todo = {p.canonical[0]: p.canonical for p in plans if p.canonical and p.canonical[0] not in _modes}
+        todo = {f.key: f for f in fallbacks if f.key not in _modes}
     if not todo:
         return
     sandbox = default_sandbox()
-    split = sandbox.run_many([c[1] for c in todo.values()], [c[3] for c in todo.values()])
+    split = sandbox.run_many([f.canonical[0] for f in todo.values()], [f.limits for f in todo.values()])
     failing = [key for key, outcome in zip(todo, split, strict=True) if not outcome.passed]
-    in_process = sandbox.run_many([todo[k][2] for k in failing], [todo[k][3] for k in failing])
+    in_process = sandbox.run_many([todo[k].canonical[1] for k in failing], [todo[k].limits for k in failing])
     decided = {key: "" for key in todo}
     why = dict(zip(todo, split, strict=True))
     for key, outcome in zip(failing, in_process, strict=True):
@@ -538,11 +549,11 @@ def score_many(inputs: Sequence[ScoreInput], scorer: str, workers: int | None = 
     mbpp_plus_references(plus_items)  # computed in parallel up front, then cached
     plans = [_plan(scorer, inp) for inp in inputs]
     scores = _run_plans(plans, workers)
-    retry = [i for i, (plan, score) in enumerate(zip(plans, scores, strict=True)) if score.value < 1 and plan.fallback]
-    _decide_modes([plans[i] for i in retry])
+    failed = {i: p.fallback for i, (p, s) in enumerate(zip(plans, scores, strict=True)) if s.value < 1 and p.fallback}
+    _decide_modes(list(failed.values()))
     with _mode_lock:
-        retry = [i for i in retry if _modes.get(plans[i].canonical[0], "")]  # type: ignore[index]
-    for i, score in zip(retry, _run_plans([plans[i].fallback() for i in retry], workers), strict=True):  # type: ignore[misc]
+        retry = {i: f for i, f in failed.items() if _modes.get(f.key)}
+    for i, score in zip(retry, _run_plans([f.plan() for f in retry.values()], workers), strict=True):
         scores[i] = score
     return scores
 
