@@ -281,7 +281,9 @@ def cmd_rescore(args: argparse.Namespace) -> int:
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The CLI's parser. Given the command a user typed, a built-in one's parser leaves out the interop commands and
+    the plugins: their modules import what a reading command never needs (scipy, the training stack)."""
     parser = _Parser(prog="fusebench", description="Is this checkpoint better than its base, where, and by how much?")
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -368,18 +370,27 @@ def build_parser() -> argparse.ArgumentParser:
     _add_store_args(p)
     p.set_defaults(func=cmd_rescore)
 
-    from fusebench.interop import register as add_interop_commands
-    from fusebench.plugins import register_plugins
     from fusebench.report.commands import add_report_commands
 
     add_report_commands(sub)
+    if command in sub.choices:
+        return parser
+    from fusebench.interop import register as add_interop_commands
+    from fusebench.plugins import register_plugins
+
     add_interop_commands(sub)  # `import lm-eval`, `export`
     register_plugins(sub)
     return parser
 
 
+def _command(argv: Sequence[str]) -> str | None:
+    """The subcommand named on a command line: its first word that is not an option (`--debug` takes no value)."""
+    return next((word for word in argv if not word.startswith("-")), None)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser = build_parser(_command(argv))
     args = parser.parse_args(argv)
     try:
         return int(args.func(args))

@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from fusebench.backends.base import Backend
 from fusebench.errors import UsageError
+
+if TYPE_CHECKING:
+    from fusebench.backends.hf import HFBackend
+    from fusebench.models import ResolvedModel
 
 BACKENDS = ("hf", "vllm", "openai")
 
@@ -34,12 +39,14 @@ class BackendOptions:
 def make_backend(name: str, model: str | None, options: BackendOptions) -> Backend:
     """Build the named backend for a model spec (None: the bundled default model)."""
     if name == "hf":
-        from fusebench.backends.hf import HFBackend
+        from fusebench.backends.hf_identity import deferred_hf
         from fusebench.models import resolve_model
 
-        return HFBackend(
-            resolve_model(model), batch_size=options.batch_size, dtype=options.dtype, device=options.device
+        resolved = resolve_model(model)
+        deferred = deferred_hf(
+            resolved, options.batch_size, options.dtype, options.device, lambda: _hf_backend(resolved, options)
         )
+        return deferred if deferred is not None else _hf_backend(resolved, options)
     if name == "vllm":
         from fusebench.backends.vllm import VLLMBackend
         from fusebench.models import resolve_model
@@ -64,3 +71,13 @@ def make_backend(name: str, model: str | None, options: BackendOptions) -> Backe
             raise UsageError("the openai backend needs a model name and --base-url")
         return OpenAIBackend(model, options.base_url, options.api_key_env, concurrency=options.concurrency)
     raise UsageError(f"unknown backend {name!r}; available: {', '.join(BACKENDS)}")
+
+
+def _hf_backend(model: ResolvedModel, options: BackendOptions) -> HFBackend:
+    """The HF backend, built now (torch, tokenizer); its chat-template hash is remembered for deferred builds."""
+    from fusebench.backends.hf import HFBackend
+    from fusebench.backends.hf_identity import remember_template_hash
+
+    backend = HFBackend(model, batch_size=options.batch_size, dtype=options.dtype, device=options.device)
+    remember_template_hash(backend.chat.source, backend.chat.revision, backend.fingerprint()["chat_template"])
+    return backend

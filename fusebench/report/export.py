@@ -54,8 +54,6 @@ def export_run(store: Store, run_id: str, output_dir: Path) -> Path:
 def _export_alpaca_eval(store: Store, run: dict[str, Any], folder: Path) -> None:
     """AlpacaEval benchmarks: the model's outputs as alpaca_eval's model_outputs.json, beside the samples, so that
     `alpaca_eval --model_outputs runs/<id>/<benchmark>_model_outputs.json` can score them too."""
-    from fusebench.evaluate import build_requests, plan_from_run
-    from fusebench.judging.metrics import alpaca_eval_export
     from fusebench.spec import all_benchmarks
 
     specs = all_benchmarks()
@@ -68,6 +66,9 @@ def _export_alpaca_eval(store: Store, run: dict[str, Any], folder: Path) -> None
     ]
     if not names:
         return
+    from fusebench.evaluate import build_requests, plan_from_run
+    from fusebench.judging.metrics import alpaca_eval_export  # pandas, scikit-learn: only when there is one
+
     requests = build_requests(plan_from_run({**run, "benchmarks": names}), run["model_fingerprint"])
     generations = store.get_generations(r.key for r in requests)
     for bench in names:
