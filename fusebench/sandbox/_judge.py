@@ -37,6 +37,14 @@ class CallTimeout(Broken):
     """A call with a per-call time limit got no answer in time."""
 
 
+class SolutionFailed(BaseException):
+    """The model's code raised while it ran, before answering anything: `exc` is what it raised."""
+
+    def __init__(self, exc: BaseException) -> None:
+        super().__init__(exc)
+        self.exc = exc
+
+
 class ProtocolError(Broken):
     """The model's process answered something that is not a well-formed reply."""
 
@@ -65,8 +73,12 @@ class Candidate:
         self.records: list[Any] = []
         self._broken: Broken | None = None
         self._timeout: float | None = None  # the channel's current timeout (a new socket blocks)
+        self._ready = False
 
-    def _exchange(self, request: dict[str, Any] | None, timeout: float | None) -> list[Any]:
+    def _exchange(self, request: dict[str, Any] | None, timeout: float | None) -> list[Any] | None:
+        """Send `request` (if any) and return the reply. Until the model's "ready" has been read, the request
+        goes out first and "ready" (or what its code raised: SolutionFailed) is read before the reply, so the
+        start costs no round trip of its own."""
         if self._broken is not None:
             raise type(self._broken)(*self._broken.args)
         if timeout != self._timeout:
@@ -74,7 +86,15 @@ class Candidate:
             self._timeout = timeout
         try:
             if request is not None:
-                _wire.send(self.chan, request)
+                try:
+                    _wire.send(self.chan, request)
+                except OSError:
+                    if self._ready:
+                        raise  # before "ready", the model's process may have ended after saying why: read that
+            if not self._ready:
+                self._take_ready(_wire.recv(self.chan))
+            if request is None:
+                return None
             reply = _wire.recv(self.chan)
         except TimeoutError:
             self._broken = CallTimeout(f"no answer within {timeout:g} s")
@@ -88,18 +108,24 @@ class Candidate:
             self._broken = ProtocolError("malformed reply")
         raise self._broken
 
-    def ready(self) -> None:
-        """Wait until the model's code has run; raise what it raised."""
-        reply = self._exchange(None, None)
-        if reply == ["ready"]:
+    def _take_ready(self, first: Any) -> None:
+        if first == ["ready"]:
+            self._ready = True
             return
-        if reply[0] == "raise" and len(reply) == 4:
-            raise _rebuild(*reply[1:])
-        raise ProtocolError("malformed first reply")
+        self._broken = ModelGone("the model's code failed")
+        if isinstance(first, list) and len(first) == 4 and first[0] == "raise":
+            raise SolutionFailed(_rebuild(*first[1:]))
+        self._broken = ProtocolError("malformed first reply")
+        raise self._broken
+
+    def ready(self) -> None:
+        """Wait until the model's code has run; SolutionFailed with what it raised."""
+        self._exchange(None, None)
 
     def _value(self, request: dict[str, Any], timeout: float | None) -> Any:
         self.calls += 1
         reply = self._exchange(request, timeout)
+        assert reply is not None
         if reply[0] == "ok" and len(reply) == 3 and isinstance(reply[2], bool):
             try:
                 value = _wire.decode(reply[1])
@@ -199,7 +225,7 @@ def verdict_for(exc: BaseException, stage: str, tests: str) -> dict[str, Any]:
 
 
 def _check(job: dict[str, Any], candidate: Candidate) -> dict[str, Any]:
-    """Run one job. The helpers run while the model's code is still starting (nothing of it is needed yet)."""
+    """Run one job. The helpers run and the tests compile while the model's code is still starting."""
     tests = job["tests"]
     env: dict[str, Any] = {"__name__": "__main__", "__builtins__": builtins, "_fb": candidate}
     try:
@@ -213,11 +239,10 @@ def _check(job: dict[str, Any], candidate: Candidate) -> dict[str, Any]:
     except BaseException as exc:
         return {"status": "crashed", "reason": f"the tests do not compile: {type(exc).__name__}: {exc}"}
     try:
-        candidate.ready()
-    except BaseException as exc:
-        return verdict_for(exc, "solution", tests)
-    try:
-        exec(code, env)
+        exec(code, env)  # its first call also waits for the model's code to have run
+        candidate.ready()  # tests that call nothing still need the code to have run without error
+    except SolutionFailed as failed:
+        return verdict_for(failed.exc, "solution", tests)
     except BaseException as exc:
         return verdict_for(exc, "tests", tests)
     return {"status": "passed", "reason": ""}
