@@ -256,8 +256,11 @@ class HFBackend:
         tokens = row if end is None else row[:end]
         text = str(self.tokenizer.decode(tokens, skip_special_tokens=True))
         cuts = [p for p in (text.find(s) for s in stop) if p >= 0]
-        if cuts:
-            return text[: min(cuts)], len(tokens), "stop"
+        if cuts:  # the row ended at its stop string: what follows is padding (not EOS when pad is not an EOS id)
+            generated = len(tokens)
+            while generated and tokens[generated - 1] == self.pad_id:
+                generated -= 1
+            return text[: min(cuts)], generated, "stop"
         if end is not None:
             return text, end + 1, "stop"
         return text, len(tokens), "length"
