@@ -42,9 +42,10 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-def read_rows(path: Path) -> list[dict[str, Any]]:
-    """Rows of a JSONL (optionally .gz), JSON (a list of records) or Parquet file; a damaged file is a one-line
-    UsageError."""
+def read_rows(path: Path, limit: int | None = None) -> list[dict[str, Any]]:
+    """Rows of a JSONL (optionally .gz), JSON (a list of records) or Parquet file (read with pyarrow: plain Python
+    values, lists as lists); with `limit`, only the first rows that a JSONL or Parquet file holds. A damaged file is
+    a one-line UsageError."""
     if path.suffix == ".json":
         try:
             records = json.loads(path.read_text(encoding="utf-8"))
@@ -52,18 +53,28 @@ def read_rows(path: Path) -> list[dict[str, Any]]:
             raise UsageError(f"corrupt data file {path}: {exc}".splitlines()[0]) from exc
         if not isinstance(records, list) or not all(isinstance(r, dict) for r in records):
             raise UsageError(f"corrupt data file {path}: expected a JSON list of records")
-        return records
+        return records[:limit]
     if path.suffix == ".parquet":
-        import pandas as pd
+        import pyarrow.parquet as pq
 
         try:
-            return pd.read_parquet(path).to_dict(orient="records")  # type: ignore[no-any-return]
+            parquet = pq.ParquetFile(path)
+            if limit is None:
+                return parquet.read().to_pylist()  # type: ignore[no-any-return]
+            rows: list[dict[str, Any]] = []
+            for batch in parquet.iter_batches(batch_size=limit):  # the first row group(s) only
+                rows.extend(batch.to_pylist()[: limit - len(rows)])
+                if len(rows) >= limit:
+                    break
+            return rows
         except Exception as exc:  # pyarrow raises several types for a damaged file
             raise UsageError(f"corrupt data file {path}: {exc}".splitlines()[0]) from exc
     rows = []
     opener = gzip.open if path.suffix == ".gz" else open
     with opener(path, "rt", encoding="utf-8") as fh:
         for lineno, line in enumerate(fh, 1):
+            if limit is not None and len(rows) >= limit:
+                break
             if not line.strip():
                 continue
             try:
@@ -85,7 +96,9 @@ def resolve_data_path(spec_path: str) -> Path:
     return path if path.is_absolute() else benchmarks_dir() / path
 
 
-def _load_local(data: DataSpec, bench_id: str) -> tuple[list[dict[str, Any]], str, str]:
+def _load_local(data: DataSpec, bench_id: str, limit: int | None) -> tuple[list[dict[str, Any]], str, str]:
+    """A bundled file's rows; with a limit, only the first ones when the file is the pinned one (its sha256 matches
+    the spec's, so its other rows were checked when it was pinned) and no preparer needs them all."""
     assert data.path is not None
     path = resolve_data_path(data.path)
     if not path.is_file():
@@ -95,7 +108,8 @@ def _load_local(data: DataSpec, bench_id: str) -> tuple[list[dict[str, Any]], st
         raise UsageError(
             f"corrupt data file {path}: sha256 {checksum[:12]}… does not match the spec's {data.sha256[:12]}…"
         )
-    return read_rows(path), str(path), checksum
+    partial = limit if data.sha256 and not data.prepare else None
+    return read_rows(path, partial), str(path), checksum
 
 
 def _load_local_dir(data: DataSpec, bench_id: str) -> tuple[list[dict[str, Any]], str, str] | None:
@@ -216,7 +230,7 @@ def load_items(spec: BenchmarkSpec, limit: int | None = None) -> LoadedData:
     `local_dir_env` variable when that is set, else the pinned hub dataset(s)."""
     data = spec.data
     if data.path:
-        rows, source, checksum = _load_local(data, spec.id)
+        rows, source, checksum = _load_local(data, spec.id, limit)
     elif (local_dir := _load_local_dir(data, spec.id)) is not None:
         rows, source, checksum = local_dir
     elif data.hub:

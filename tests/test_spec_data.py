@@ -117,3 +117,16 @@ def test_generation_by_must_map_each_value_to_overrides() -> None:
     assert spec.generation_by is not None and spec.generation_by.values["writing"] == {"temperature": 0.7}
     numeric = parse_benchmark({**raw, "generation_by": {"field": "level", "values": {1: {"n": 2}}}}, "x.yaml")
     assert numeric.generation_by is not None and numeric.generation_by.values == {"1": {"n": 2}}  # as rows match
+
+
+@pytest.mark.parametrize(("bench", "limit"), [("mmlu_pro", 4), ("mmlu_pro", 2000), ("gsm8k", 4), ("mbpp", 4)])
+def test_limited_load_reads_the_same_first_items(bench: str, limit: int) -> None:
+    """With --limit a pinned file is read only as far as needed (MMLU-Pro's 12,032 Parquet rows are not converted
+    for 4 items); the items are those of a full read, and Parquet lists come back as plain lists."""
+    spec = get_benchmark(bench)
+    full = load_items(spec)
+    limited = load_items(spec, limit=limit)
+    assert limited.items == full.items[:limit]
+    assert (limited.source, limited.checksum) == (full.source, full.checksum)
+    if bench == "mmlu_pro":
+        assert type(limited.items[0].row["options"]) is list and len(full.items) == 12032
