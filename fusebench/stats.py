@@ -21,7 +21,6 @@ from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
-from scipy import stats
 
 T_INTERVAL_MIN_N = 30
 """From this many non-binary values on, `mean_ci` uses a Student-t interval, not a bootstrap."""
@@ -56,6 +55,19 @@ class Interval:
         return Interval(factor * self.estimate, factor * self.low, factor * self.high, self.unavailable)
 
 
+def wilson_interval(k: int, n: int, confidence: float = 0.95) -> tuple[float, float]:
+    """Wilson score interval of k successes in n: scipy's binomtest(k, n).proportion_ci(method="wilson"), the same
+    formula in the same order (so the same floats), without importing scipy.stats (a cached eval's slowest import)."""
+    from scipy.special import ndtri
+
+    p = k / n
+    z = float(ndtri(0.5 + 0.5 * confidence))
+    denom = 2 * (n + z**2)
+    center = (2 * n * p + z**2) / denom
+    delta = z / denom * math.sqrt(4 * n * p * (1 - p) + z**2)
+    return (0.0 if k == 0 else center - delta), (1.0 if k == n else center + delta)
+
+
 def mean_ci(values: Sequence[float], confidence: float = 0.95, *, seed: int = 0) -> Interval:
     """Mean of per-item scores with a confidence interval.
 
@@ -67,12 +79,14 @@ def mean_ci(values: Sequence[float], confidence: float = 0.95, *, seed: int = 0)
     _check_confidence(confidence)
     if _is_binary(x):
         k = int(x.sum())
-        ci = stats.binomtest(k, x.size).proportion_ci(confidence, method="wilson")
-        return Interval(k / x.size, float(ci.low), float(ci.high))
+        low, high = wilson_interval(k, x.size, confidence)
+        return Interval(k / x.size, low, high)
     estimate = float(x.mean())
     if np.all(x == x[0]):
         return Interval(estimate, estimate, estimate)
     if x.size >= T_INTERVAL_MIN_N:
+        from scipy import stats
+
         sem = float(x.std(ddof=1)) / math.sqrt(x.size)
         half = float(stats.t.ppf(0.5 + confidence / 2, x.size - 1)) * sem
         return Interval(estimate, estimate - half, estimate + half)
@@ -113,6 +127,8 @@ def paired_proportions_ci(
     n_adj = np.asarray(n, dtype=np.float64) + 2.0
     p_b = (np.asarray(b_only, dtype=np.float64) + 0.5) / n_adj
     p_a = (np.asarray(a_only, dtype=np.float64) + 0.5) / n_adj
+    from scipy import stats
+
     z = float(stats.norm.ppf(0.5 + confidence / 2))
     half = z * np.sqrt((p_a + p_b - (p_b - p_a) ** 2) / n_adj)
     return np.maximum(-1.0, p_b - p_a - half), np.minimum(1.0, p_b - p_a + half)
@@ -122,6 +138,8 @@ def paired_t_ci(d: NDArray[np.float64], confidence: float = 0.95) -> tuple[NDArr
     """Student-t intervals of the mean of each row of paired differences `d` (rows x items, items >= 2)."""
     n = d.shape[1]
     mean = d.mean(axis=1)
+    from scipy import stats
+
     half = float(stats.t.ppf(0.5 + confidence / 2, n - 1)) * d.std(axis=1, ddof=1) / math.sqrt(n)
     return mean - half, mean + half
 
@@ -272,6 +290,8 @@ def min_detectable_difference(
         raise ValueError(f"n must be positive, got {n}")
     if not (0 < alpha < 1 and 0 < power < 1):
         raise ValueError("alpha and power must be in (0, 1)")
+    from scipy import stats
+
     z = float(stats.norm.ppf(1 - alpha / 2) + stats.norm.ppf(power))
     if paired_discordance is not None:
         if not 0 < paired_discordance <= 1:
@@ -329,4 +349,6 @@ def _mcnemar_p(d: NDArray[np.float64]) -> float:
     discordant = wins + int((d < 0).sum())
     if discordant == 0:
         return 1.0
+    from scipy import stats
+
     return float(stats.binomtest(wins, discordant, 0.5).pvalue)

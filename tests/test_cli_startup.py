@@ -149,3 +149,30 @@ def test_cached_eval_loads_no_model_and_keeps_its_keys(tmp_path: Path) -> None:
     assert len(runs) == 3 and fingerprints[0] == fingerprints[1] == fingerprints[2]
     scores = [[(r["benchmark"], r["score"]) for r in store.get_benchmark_results(run["id"])] for run in runs[:2]]
     assert scores[0] == scores[1]
+
+
+def test_wilson_interval_is_scipys_to_the_bit() -> None:
+    """mean_ci's 0/1 interval, computed without importing scipy.stats, equals scipy's binomtest Wilson interval."""
+    from scipy.stats import binomtest
+
+    from fusebench.stats import mean_ci, wilson_interval
+
+    for n in (1, 2, 3, 7, 20, 30, 199, 1319):
+        for k in sorted({0, 1, n // 3, n // 2, n - 1, n}):
+            for confidence in (0.8, 0.9, 0.95, 0.99):
+                ci = binomtest(k, n).proportion_ci(confidence, method="wilson")
+                assert wilson_interval(k, n, confidence) == (float(ci.low), float(ci.high)), (k, n, confidence)
+    interval = mean_ci([1.0] * 4 + [0.0] * 16)
+    assert (interval.low, interval.high) == wilson_interval(4, 20)
+
+
+def test_scoring_a_math_benchmark_imports_no_scipy_stats() -> None:
+    code = (
+        "import sys; from fusebench.scoring import score_benchmark; from fusebench.data import load_items; "
+        "from fusebench.spec import get_benchmark; spec = get_benchmark('gsm8k'); items = load_items(spec, 3).items; "
+        "r = score_benchmark(spec, items, ['\\\\boxed{18}', 'no', '\\\\boxed{3}']); "
+        "print(round(r.interval.estimate, 2), 'scipy.stats' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=REPO).stdout
+    score, imported = out.split()
+    assert float(score) > 0 and imported == "False", out  # the first answer is right (18)
