@@ -97,6 +97,7 @@ def test_all_humaneval_canonical_solutions_pass(problems: dict[str, dict]) -> No
     assert [s.reason for s in scores] == ["passed"] * 164  # every task ran split (no "in-process" label)
 
 
+@pytest.mark.slow  # 492 programs through both executors (~30 s)
 @pytest.mark.timeout(300)
 def test_verdicts_agree_with_human_evals_executor_on_canonical_and_wrong_answers(problems: dict[str, dict]) -> None:
     """Canonical answers, `return None`, and each task answered with the next task's canonical body."""

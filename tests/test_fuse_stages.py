@@ -39,6 +39,7 @@ def test_score_checks_code_in_parallel_and_keeps_row_order() -> None:
     assert [s.correct for s in scored] == [k % 2 == 0 for k in range(12)] + [True, True, False, False]
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(900)
 def test_eval_stage_tags_runs_writes_gains_report_and_history(tmp_path: Path) -> None:
     """Stand-ins for the trained models: the SFT and DPO folders hold only train_state.json and every stage is
@@ -81,6 +82,7 @@ def test_eval_stage_tags_runs_writes_gains_report_and_history(tmp_path: Path) ->
     assert h.steps == ("0", "18", "25") and h.run_ids == (runs["base"], runs["sft"], runs["fused"])
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(900)
 def test_validate_compares_on_the_validation_prompts_and_reuses_answers(tmp_path: Path) -> None:
     """As above, the SFT and fused stand-ins are the bundled model; generation and scoring are real."""
