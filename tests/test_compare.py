@@ -210,7 +210,8 @@ def test_formats(two_runs: Store) -> None:
 
 def test_latex_is_plain_ascii_with_delta_in_math_mode(two_runs: Store) -> None:
     latex = render_comparison(compare(two_runs, ["base-1", "new-1"]), "latex")
-    assert "$\\Delta$ new - base" in latex and "Δ" not in latex  # plain pdflatex rejects a raw U+0394
+    assert "& $\\Delta$ " in latex and "Δ" not in latex  # plain pdflatex rejects a raw U+0394
+    assert "$\\Delta$: run - base" in latex
     assert latex.isascii()
 
 

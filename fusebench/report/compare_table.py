@@ -53,10 +53,10 @@ def _p(p: float) -> str:
 
 def comparison_table(c: Comparison) -> tuple[list[str], list[list[str]]]:
     """Headers and formatted rows of a comparison: scores per run, then delta columns per non-base run."""
-    base = c.runs[0].label
     headers = ["category", "benchmark", "n", *[r.label for r in c.runs]]
     for run in c.runs[1:]:
-        headers += [f"Δ {run.label} - {base}", "95% CI", "p (Holm)", "test", "MDE"]
+        # one compared run: "Δ" (the legend says run - base); several: each delta column names its run
+        headers += ["Δ" if len(c.runs) == 2 else f"Δ {run.label}", "95% CI", "p (Holm)", "test", "MDE"]
     rows = []
     previous = None
     for row in c.rows:
@@ -90,9 +90,10 @@ def comparison_notes(c: Comparison) -> list[str]:
     """Legend, method notes and the settings flags printed under the table."""
     lines = [f"{r.label}: run {r.id}, model {r.model}" + ("  (base)" if i == 0 else "") for i, r in enumerate(c.runs)]
     lines.append(
-        "Δ: paired mean difference over shared items (per item: mean over samples); 95% CI: Agresti-Min (0/1) or "
-        f"paired t; * = Holm-adjusted p < {c.alpha:g} across all deltas of the table; test: McNemar (0/1) or "
-        "sign-flip permutation; MDE: smallest change detectable with 80% power at this n; n/a: the data cannot give "
+        "Δ: run - base, paired mean difference over shared items (per item: mean over samples); 95% CI: "
+        f"Agresti-Min (0/1) or paired t; * = Holm-adjusted p < {c.alpha:g} across all deltas of the table; "
+        "test: McNemar (0/1) or sign-flip permutation; MDE: smallest change detectable with 80% power at this n; "
+        "n/a: the data cannot give "
         "it (no variation: every item scored alike; n too small)"
     )
     k, total = len(c.averages.benchmarks), len(c.rows)
