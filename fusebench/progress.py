@@ -73,6 +73,11 @@ class _Bars:
 
     def add(self, **kwargs: Any) -> tqdm[Any]:
         bar: tqdm[Any] = tqdm(file=self.file, position=len(self.bars), leave=True, dynamic_ncols=True, **kwargs)
+        if not self.display:
+            # an unseen bar holds no screen line: other tqdm bars (e.g. transformers' weight loading) would
+            # otherwise print blank lines and cursor moves into a log to stand below it
+            with tqdm.get_lock():
+                tqdm._instances.discard(bar)
         self.bars.append(bar)
         return bar
 

@@ -84,6 +84,19 @@ def test_count_bar_takes_advances_from_many_threads() -> None:
         assert bar.bar.n == 400
 
 
+def test_hidden_bars_count_but_leave_other_bars_on_their_own_line() -> None:
+    """With bars off (stderr not a terminal), a bar drawn by a library during generation (transformers' weight
+    loading) must not print blank lines and cursor moves into the log to stand below the hidden ones."""
+    with GenerationProgress({"gsm8k": (8, 800), "mbpp": (2, 200)}, display=False) as progress:
+        progress.on_tokens(40)
+        progress.finished("gsm8k")
+        log = io.StringIO()
+        for _ in tqdm(range(3), file=log, desc="Loading weights"):
+            pass
+        assert (progress.tokens.n, progress.samples["gsm8k"].n) == (40, 1)
+    assert "\n" not in log.getvalue().rstrip("\n") and "\x1b[A" not in log.getvalue()
+
+
 def test_judge_bar_shows_the_judges_tokens_per_second() -> None:
     with CountProgress(10, "judge:mt_bench", "judgment", display=False) as bar:
         bar.on_tokens(500, 0)  # within the first second: no rate yet
