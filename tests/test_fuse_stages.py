@@ -17,6 +17,7 @@ from fusebench_train.sampling import score
 from tests.conftest import REPO
 
 SMALL = REPO / "examples" / "fuse-small.yaml"
+TINY = REPO / "examples" / "fuse-tiny.yaml"  # only the bundled model: no source weights to install
 
 
 @pytest.mark.timeout(300)
@@ -136,7 +137,7 @@ def test_sampling_in_the_vllm_venv_gets_the_config_and_reports_its_failure(
     python = venv / "bin" / "python"
     python.write_text(f'#!/bin/sh\nexec "{sys.executable}" "$@"\n')
     python.chmod(0o755)
-    cfg = load_config(SMALL, work_dir=str(tmp_path / "w"))
+    cfg = load_config(TINY, work_dir=str(tmp_path / "w"))
     with pytest.raises(UsageError, match=r"sampling with vLLM in .*\.venv-vllm failed \(exit 2\)"):
         sample_in_venv(cfg, venv, tmp_path / "journal.jsonl")
     err = capfd.readouterr().err.strip().splitlines()

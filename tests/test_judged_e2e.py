@@ -20,6 +20,7 @@ from typing import Any
 
 import pytest
 
+from fusebench.exits import EXIT_INCOMPLETE
 from fusebench.judging.prompts import alpaca_eval_switched
 from tests.conftest import REPO, SHARED_DATA, cli_env, run_cli
 from tests.fault_proxy import Fault, FaultProxy
@@ -216,7 +217,7 @@ def test_budget_stops_judging_and_a_higher_budget_finishes(server: tuple[str, st
     with FaultProxy(server[0], plan=_verdict) as proxy:  # each judgment: 1010 tokens = 0.101 USD
         tight = run_cli(*_args(server, proxy.base_url, tmp_path, "mt_bench", 1, *prices, "--judge-budget-usd", "0.05"),
                         env=ENV, timeout=600)  # fmt: skip
-        assert tight.returncode == 0, tight.stderr[-3000:]
+        assert tight.returncode == EXIT_INCOMPLETE, tight.stderr[-3000:]  # a stopped judge stage is no finished run
         assert "INCOMPLETE" in tight.stderr and "judge budget reached" in tight.stderr
         first = _results(tmp_path, tight.stdout)
         assert first["run"]["status"] == "incomplete"
