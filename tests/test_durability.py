@@ -40,6 +40,15 @@ def _stored_keys(db: Path) -> set[str]:
         return {k for (k,) in conn.execute("select key from generations")}
 
 
+@pytest.fixture(autouse=True)
+def _sigint_as_in_a_terminal() -> Iterator[None]:
+    """Python's own SIGINT handler, as in a terminal: a test run started in the background (`cmd &` in a script)
+    inherits SIGINT ignored, which signals_raise rightly leaves ignored, so the SIGINT cases would test nothing."""
+    before = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, before)
+
+
 @pytest.fixture
 def db(tmp_path: Path) -> Path:
     return tmp_path / "fusebench.db"
