@@ -199,3 +199,31 @@ def test_logprobs_cover_each_generated_token(backend) -> None:  # type: ignore[n
     assert len(tokens) == done[0].completion_tokens
     for t in tokens:
         assert t["logprob"] <= 0 and t["logprob"] == pytest.approx(max(t["top"].values()), abs=1e-4)
+
+
+def test_prefill_and_stops_at_batch_8_match_the_hf_backend(backend) -> None:  # type: ignore[no-untyped-def]
+    """EvalPlus's prefilled HumanEval prompt: vLLM renders the conversation as the HF backend does (the model
+    continues the open ```python fence), stops where FuseEval's stops cut, and agrees with HF greedy."""
+    from fusebench.backends.hf import HFBackend
+    from fusebench.data import load_items
+    from fusebench.prompts import build_conversation
+    from fusebench.spec import get_benchmark
+
+    spec = get_benchmark("humaneval")
+    convs = [build_conversation(spec.prompt, item) for item in load_items(spec, 8).items]
+    assert all(conv[-1]["role"] == "assistant" for conv in convs)  # the prefill
+    stops = tuple(spec.generation["stop"])
+    params = GenParams(max_new_tokens=96, stop=stops)
+    done = {c.index: c for c in backend.generate(convs, params)}
+    free = {c.index: c.text for c in backend.generate(convs, GenParams(max_new_tokens=96))}
+    assert sorted(done) == list(range(len(convs)))
+    hf = HFBackend(resolve_model(None), batch_size=8, dtype="float32")
+    assert all(done[i].prompt_tokens == len(hf.chat.encode(conv)) for i, conv in enumerate(convs))
+    for i, c in done.items():
+        assert not any(s in c.text for s in stops)
+        cuts = [p for p in (free[i].find(s) for s in stops) if p >= 0]
+        assert c.text == (free[i][: min(cuts)] if cuts else free[i])
+    hf_out = {c.index: c.text for c in hf.generate(convs, params)}
+    same = sum(done[i].text == hf_out[i] for i in range(len(convs)))
+    print(f"vLLM vs HF greedy agreement on {len(convs)} prefilled HumanEval prompts: {same}/{len(convs)}")
+    assert same / len(convs) >= 0.5
