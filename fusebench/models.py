@@ -15,6 +15,7 @@ import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from fusebench.errors import UsageError
 
@@ -206,14 +207,20 @@ def file_sha256(path: Path) -> str:
     sha = digest.hexdigest()
     cache = _load_hash_cache()  # re-read: another process may have added entries meanwhile
     cache[str(path)] = {**stamp, "sha256": sha}
-    try:
-        _hash_cache_path().parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile("w", dir=_hash_cache_path().parent, delete=False, suffix=".tmp") as out:
-            json.dump(cache, out)
-        os.replace(out.name, _hash_cache_path())
-    except OSError:
-        pass  # a read-only cache only costs a re-hash next time
+    write_json_cache(_hash_cache_path(), cache)  # a read-only cache only costs a re-hash next time
     return sha
+
+
+def write_json_cache(path: Path, data: Any) -> None:
+    """Replace a JSON cache file atomically (readers never see half a file); a cache that cannot be written is
+    skipped, since it only saves work."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile("w", dir=path.parent, delete=False, suffix=".tmp") as out:
+            json.dump(data, out)
+        os.replace(out.name, path)
+    except OSError:
+        pass
 
 
 def dir_sha256(folder: Path) -> str:

@@ -60,3 +60,20 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
                 reason = f"needs {path}: benchmark data fusebench does not ship (absent on a fresh clone)"
                 item.add_marker(pytest.mark.skip(reason=reason))
                 break
+
+
+class _TrainEntryPoint:
+    name = "fuse"
+
+    def load(self):  # type: ignore[no-untyped-def]
+        from fusebench_train import cli as train_cli
+
+        return train_cli.register
+
+
+@pytest.fixture
+def train_plugin(monkeypatch: pytest.MonkeyPatch) -> None:
+    """As if the `fusebench.plugins` entry point of the training plugin were installed."""
+    from fusebench import plugins
+
+    monkeypatch.setattr(plugins, "entry_points", lambda group: [_TrainEntryPoint()] if group == plugins.GROUP else [])

@@ -10,9 +10,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from fusebench import cli, plugins
+from fusebench import cli
 from fusebench.errors import UsageError
-from fusebench_train import cli as train_cli
 from fusebench_train import sampling
 from fusebench_train.bundle import MBPP_TEST_IDS, mbpp_text
 from fusebench_train.config import load_config, parse_config
@@ -27,17 +26,7 @@ BIG = REPO / "examples" / "fusechat3-llama31-8b.yaml"
 SHARED_MBPP = REPO.parent / "shared" / "data" / "mbpp" / "mbpp.jsonl"
 
 
-class _EntryPoint:
-    name = "fuse"
-
-    def load(self):  # type: ignore[no-untyped-def]
-        return train_cli.register
-
-
-@pytest.fixture(autouse=True)
-def _plugin_registered(monkeypatch: pytest.MonkeyPatch) -> None:
-    """As if the `fusebench.plugins` entry point of this package were installed."""
-    monkeypatch.setattr(plugins, "entry_points", lambda group: [_EntryPoint()] if group == plugins.GROUP else [])
+pytestmark = pytest.mark.usefixtures("train_plugin")  # as if the plugin's entry point were installed
 
 
 @pytest.fixture(scope="module")

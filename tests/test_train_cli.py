@@ -7,22 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from fusebench import cli, plugins
+from fusebench import cli
 from fusebench_train import cli as train_cli
 from fusebench_train.manifest import Manifest, path_hash
 
-
-class _EntryPoint:
-    name = "fuse"
-
-    def load(self):  # type: ignore[no-untyped-def]
-        return train_cli.register
-
-
-@pytest.fixture(autouse=True)
-def _plugin_registered(monkeypatch: pytest.MonkeyPatch) -> None:
-    """As if the `fusebench.plugins` entry point of this package were installed."""
-    monkeypatch.setattr(plugins, "entry_points", lambda group: [_EntryPoint()] if group == plugins.GROUP else [])
+pytestmark = pytest.mark.usefixtures("train_plugin")  # as if the plugin's entry point were installed
 
 
 def test_subcommands_are_registered() -> None:

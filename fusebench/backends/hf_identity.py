@@ -9,10 +9,8 @@ from __future__ import annotations
 import ast
 import importlib.util
 import json
-import os
 import re
 import sys
-import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from functools import cached_property
 from importlib import metadata
@@ -21,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from fusebench.backends.base import Completion, Conversation, EngineStats, GenParams, TokenCallback
 from fusebench.keys import SAMPLER_FIELD, stable_hash
-from fusebench.models import ResolvedModel, cache_root, converted_dir
+from fusebench.models import ResolvedModel, cache_root, converted_dir, write_json_cache
 
 if TYPE_CHECKING:
     from fusebench.backends.hf import HFBackend
@@ -104,14 +102,8 @@ def remember_template_hash(source: str, revision: str | None, template_hash: str
     stamp = template_stamp(source, revision)
     if stamp is None:
         return
-    entries = {**_load_templates(), stamp: template_hash}
-    try:
-        _templates_path().parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile("w", dir=_templates_path().parent, delete=False, suffix=".tmp") as out:
-            json.dump(entries, out)
-        os.replace(out.name, _templates_path())
-    except OSError:
-        pass  # a read-only cache only costs loading the tokenizer next time
+    # a read-only cache only costs loading the tokenizer next time
+    write_json_cache(_templates_path(), {**_load_templates(), stamp: template_hash})
 
 
 def hf_fingerprint(model: ResolvedModel, template_hash: str, dtype: str) -> dict[str, str]:
