@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from fusebench.data import Item
 from fusebench.errors import UsageError
 from fusebench.progress import CountProgress
+from fusebench.scale import PROPORTION, RATING_10, Scale
 from fusebench.scorers.base import Score, ScoreInput, get_scorer
 from fusebench.scorers.sanitize import answer_text
 from fusebench.spec import BenchmarkSpec
@@ -22,6 +23,13 @@ if TYPE_CHECKING:
 # Scorers that spend their time in subprocesses (the code sandbox) run in parallel threads.
 PARALLEL_SCORERS = frozenset({"humaneval", "mbpp", "mbpp_base", "mbpp_plus", "livecodebench"})
 FAILURE_REASONS = frozenset({"extraction_failed", "no answer found"})
+
+
+def scale_of(spec: BenchmarkSpec) -> Scale:
+    """The scale of a benchmark's scores, as its judge mode or scorer defines it."""
+    if spec.judge is not None and spec.judge.mode in ("single", "alignbench"):
+        return RATING_10
+    return PROPORTION
 
 
 @dataclass
