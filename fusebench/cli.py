@@ -5,13 +5,12 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import NoReturn
 
+from fusebench.cli_common import add_store_args, open_store, tag, whole_number
 from fusebench.errors import UsageError
-
-DEFAULT_OUTPUT = Path("fusebench-results")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -20,21 +19,6 @@ class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         print(f"fusebench: error: {message}", file=sys.stderr)
         raise SystemExit(2)
-
-
-def whole_number(minimum: int) -> Callable[[str], int]:
-    """An argparse type: a whole number >= minimum, else one clear message."""
-
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-        if value < minimum:
-            raise argparse.ArgumentTypeError(f"must be >= {minimum}, got {value}")
-        return value
-
-    return parse
 
 
 _positive_int = whole_number(1)
@@ -48,41 +32,6 @@ def _non_negative(text: str) -> float:
     if not value >= 0:
         raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
     return value
-
-
-def _tag(text: str) -> tuple[str, str]:
-    key, sep, value = text.partition("=")
-    if not sep or not key or not value:
-        raise argparse.ArgumentTypeError(f"tags look like key=value (both non-empty), got {text!r}")
-    return key, value
-
-
-def _add_store_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--output-dir", type=Path, default=DEFAULT_OUTPUT, help="results folder (default: %(default)s)")
-    p.add_argument("--store", help="database URL or SQLite file (default: OUTPUT_DIR/fusebench.db)")
-
-
-def _open_store(args: argparse.Namespace, writable: bool = False):  # type: ignore[no-untyped-def]
-    from fusebench.store import Store, store_url
-
-    url = store_url(args.store, args.output_dir)
-    if writable:
-        _check_writable(args.output_dir)
-    elif not args.store and not (args.output_dir / "fusebench.db").exists():
-        raise UsageError(f"no results store in {args.output_dir} (run `fusebench eval` first, or pass --store)")
-    elif url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).exists():
-        raise UsageError(f"no results store at {url.removeprefix('sqlite:///')} (reading commands do not create one)")
-    return Store(url)
-
-
-def _check_writable(folder: Path) -> None:
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        probe = folder / ".fusebench-write-test"
-        probe.write_text("")
-        probe.unlink()
-    except OSError as exc:
-        raise UsageError(f"output directory {folder} is not writable: {exc.strerror}") from exc
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
@@ -119,7 +68,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         progress=progress_wanted(args.progress),
         judge=_judge_options(args),
     )
-    store = _open_store(args, writable=True)
+    store = open_store(args, writable=True)
     options = BackendOptions(
         batch_size=args.batch_size,
         dtype=args.dtype,
@@ -169,7 +118,7 @@ def _eval_lm_eval(args: argparse.Namespace) -> int:
     tasks = [t.strip() for t in (args.tasks or "").split(",") if t.strip()]
     if not tasks:
         raise UsageError("--engine lm-eval needs --tasks (lm-eval task names or task .yaml paths)")
-    store = _open_store(args, writable=True)
+    store = open_store(args, writable=True)
     run_id = run_lm_eval_engine(args.model, tasks, args.limit, store, _tags(args), args.batch_size)
     folder = export_run(store, run_id, args.output_dir)
     print(results_table(store.get_benchmark_results(run_id)))
@@ -211,7 +160,7 @@ def _tags(args: argparse.Namespace) -> dict[str, str]:
 def cmd_runs(args: argparse.Namespace) -> int:
     from fusebench.report.commands import runs_table
 
-    print(runs_table(_open_store(args)))
+    print(runs_table(open_store(args)))
     return 0
 
 
@@ -225,7 +174,7 @@ def cmd_models(args: argparse.Namespace) -> int:
 def cmd_show(args: argparse.Namespace) -> int:
     from fusebench.report.table import breakdown_table, results_table
 
-    store = _open_store(args)
+    store = open_store(args)
     run = store.get_run(args.run_id)
     results = store.get_benchmark_results(run["id"])
     print(f"run {run['id']}  model {run['model']}  backend {run['backend']}  status {run['status']}")
@@ -269,7 +218,7 @@ def cmd_rescore(args: argparse.Namespace) -> int:
     from fusebench.report.export import export_run
     from fusebench.report.table import results_table
 
-    store = _open_store(args)
+    store = open_store(args)
     results = rescore_run(store, args.run_id)
     run = store.get_run(args.run_id)
     export_run(store, run["id"], args.output_dir)
@@ -286,6 +235,14 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     the plugins: their modules import what a reading command never needs (scipy, the training stack)."""
     parser = _Parser(prog="fusebench", description="Is this checkpoint better than its base, where, and by how much?")
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
+    parser.add_argument(
+        "--include-path",
+        action="append",
+        default=[],
+        metavar="DIR",
+        help="a folder of benchmark specs (and suites/) added to the bundled ones; repeatable, before the command "
+        "(also $FUSEBENCH_INCLUDE_PATH)",
+    )
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     p = sub.add_parser("eval", help="evaluate a model on a suite or benchmarks")
@@ -325,7 +282,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     p.add_argument("--top-p", type=float)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--no-cache", action="store_true", help="regenerate even when stored results exist")
-    p.add_argument("--tag", type=_tag, action="append", help="key=value, e.g. family=llama-fuse (repeatable)")
+    p.add_argument("--tag", type=tag, action="append", help="key=value, e.g. family=llama-fuse (repeatable)")
     shown = p.add_mutually_exclusive_group()
     shown.add_argument(
         "--progress", action="store_true", default=None, help="draw progress bars even when stderr is not a terminal"
@@ -347,16 +304,16 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     j.add_argument("--judge-price-input", type=_non_negative, metavar="USD", help="per million input tokens")
     j.add_argument("--judge-price-output", type=_non_negative, metavar="USD", help="per million output tokens")
     j.add_argument("--judge-max-tokens", type=_positive_int, help="cap on the judge's answer length (small judges)")
-    _add_store_args(p)
+    add_store_args(p)
     p.set_defaults(func=cmd_eval)
 
     p = sub.add_parser("runs", help="list stored runs")
-    _add_store_args(p)
+    add_store_args(p)
     p.set_defaults(func=cmd_runs)
 
     p = sub.add_parser("show", help="one run's results table")
     p.add_argument("run_id")
-    _add_store_args(p)
+    add_store_args(p)
     p.set_defaults(func=cmd_show)
 
     p = sub.add_parser("list", help="benchmarks and suites")
@@ -367,7 +324,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
 
     p = sub.add_parser("rescore", help="re-score a stored run without calling the model")
     p.add_argument("run_id")
-    _add_store_args(p)
+    add_store_args(p)
     p.set_defaults(func=cmd_rescore)
 
     from fusebench.report.commands import add_report_commands
@@ -384,8 +341,15 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
 
 
 def _command(argv: Sequence[str]) -> str | None:
-    """The subcommand named on a command line: its first word that is not an option (`--debug` takes no value)."""
-    return next((word for word in argv if not word.startswith("-")), None)
+    """The subcommand named on a command line: its first word that is neither an option nor the value of
+    `--include-path` (`--debug` takes no value)."""
+    words = iter(argv)
+    for word in words:
+        if word == "--include-path":
+            next(words, None)
+        elif not word.startswith("-"):
+            return word
+    return None
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -393,6 +357,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser(_command(argv))
     args = parser.parse_args(argv)
     try:
+        if args.include_path:
+            from fusebench.spec import include
+
+            include(args.include_path)
         return int(args.func(args))
     except UsageError as exc:
         if args.debug:

@@ -14,6 +14,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from fusebench.cli_common import add_store_args, open_store
 from fusebench.errors import UsageError
 from fusebench.report.export import export_run
 from fusebench.store import Store
@@ -104,19 +105,15 @@ def _to_wandb(wandb: Any, run: dict[str, Any], results: list[dict[str, Any]], re
 
 def cmd_export(args: argparse.Namespace) -> int:
     """`fusebench export RUN --to mlflow|wandb [--project NAME]`."""
-    from fusebench.cli import _open_store
-
-    print(export_to(_open_store(args), args.run, args.to, args.output_dir, args.project))
+    print(export_to(open_store(args), args.run, args.to, args.output_dir, args.project))
     return 0
 
 
 def register(sub: Any) -> None:
     """Add `export` to the CLI's subparsers."""
-    from fusebench.cli import _add_store_args
-
     p = sub.add_parser("export", help="log a stored run to MLflow or Weights & Biases (when installed)")
     p.add_argument("run", help="run id prefix or model name (latest complete run)")
     p.add_argument("--to", required=True, choices=TARGETS)
     p.add_argument("--project", default="fusebench", help="MLflow experiment / W&B project (default: %(default)s)")
-    _add_store_args(p)
+    add_store_args(p)
     p.set_defaults(func=cmd_export)

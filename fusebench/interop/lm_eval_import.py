@@ -23,6 +23,7 @@ from typing import Any
 
 from sqlalchemy import select, update
 
+from fusebench.cli_common import add_store_args, open_store, tag
 from fusebench.compare import natural_key
 from fusebench.environment import environment
 from fusebench.errors import UsageError
@@ -538,10 +539,9 @@ def import_files(
 
 def cmd_import_lm_eval(args: argparse.Namespace) -> int:
     """`fusebench import lm-eval RESULTS.json [--samples ...] [--model NAME] [--tag k=v ...]`."""
-    from fusebench.cli import _open_store
     from fusebench.report.export import export_run
 
-    store = _open_store(args, writable=True)
+    store = open_store(args, writable=True)
     outcome = import_files(store, args.results, args.samples or (), model=args.model, tags=dict(args.tag or []))
     export_run(store, outcome.run_id, args.output_dir)
     print(summary(outcome))
@@ -561,8 +561,6 @@ def summary(outcome: ImportOutcome) -> str:
 
 def register(sub: Any) -> None:
     """Add `import lm-eval` to the CLI's subparsers."""
-    from fusebench.cli import _add_store_args, _tag
-
     p = sub.add_parser("import", help="store another tool's results as a fusebench run")
     sources = p.add_subparsers(dest="source", required=True)
     q = sources.add_parser("lm-eval", help="an lm-eval results JSON (and its per-sample logs)")
@@ -574,6 +572,6 @@ def register(sub: Any) -> None:
         help="samples_<task>_*.jsonl files or their folder (default: beside RESULTS, same date stamp)",
     )
     q.add_argument("--model", help="model name to store (default: the one lm-eval recorded)")
-    q.add_argument("--tag", type=_tag, action="append", help="key=value, e.g. family=llama-fuse (repeatable)")
-    _add_store_args(q)
+    q.add_argument("--tag", type=tag, action="append", help="key=value, e.g. family=llama-fuse (repeatable)")
+    add_store_args(q)
     q.set_defaults(func=cmd_import_lm_eval)

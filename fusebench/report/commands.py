@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from fusebench.cli_common import add_store_args, open_store, tag, whole_number
 from fusebench.errors import UsageError
 
 if TYPE_CHECKING:
@@ -65,11 +66,10 @@ def runs_table(store: Store) -> str:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    from fusebench.cli import _open_store
     from fusebench.compare import check_judges, compare
     from fusebench.report.compare_table import render_comparison
 
-    comparison = compare(_open_store(args), args.runs, _benchmarks(args.benchmarks))
+    comparison = compare(open_store(args), args.runs, _benchmarks(args.benchmarks))
     check_judges(comparison, args.allow_judge_mismatch)
     if comparison.judge_mismatches:
         print(f"fusebench: WARNING: different judges on {', '.join(comparison.judge_mismatches)}", file=sys.stderr)
@@ -78,63 +78,56 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 
 def cmd_diff(args: argparse.Namespace) -> int:
-    from fusebench.cli import _open_store
     from fusebench.compare import diff_runs
     from fusebench.report.compare_table import render_diff
 
-    diff = diff_runs(_open_store(args), args.run_a, args.run_b, args.benchmark)
+    diff = diff_runs(open_store(args), args.run_a, args.run_b, args.benchmark)
     print(render_diff(diff, args.format, max_chars=args.max_chars))
     return 0
 
 
 def cmd_history(args: argparse.Namespace) -> int:
-    from fusebench.cli import _open_store
     from fusebench.history import history
     from fusebench.report.compare_table import render_history
 
-    hist = history(_open_store(args), args.family, _benchmarks(args.benchmarks), args.run or ())
+    hist = history(open_store(args), args.family, _benchmarks(args.benchmarks), args.run or ())
     print(render_history(hist, args.format))
     return 0
 
 
 def cmd_gate(args: argparse.Namespace) -> int:
-    from fusebench.cli import _open_store
     from fusebench.history import gate
     from fusebench.report.compare_table import render_gate
 
-    result = gate(_open_store(args), args.candidate, args.baseline, args.max_drop, _benchmarks(args.benchmarks))
+    result = gate(open_store(args), args.candidate, args.baseline, args.max_drop, _benchmarks(args.benchmarks))
     print(render_gate(result, args.format))
     return 0 if result.passed else 1
 
 
 def cmd_tag(args: argparse.Namespace) -> int:
-    from fusebench.cli import _open_store
     from fusebench.history import set_tags
 
-    tags = set_tags(_open_store(args), args.run, dict(args.tags), args.remove or ())
+    tags = set_tags(open_store(args), args.run, dict(args.tags), args.remove or ())
     print(", ".join(f"{k}={v}" for k, v in sorted(tags.items())) or "(no tags)")
     return 0
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from fusebench.cli import _open_store
     from fusebench.report.html import write_report
 
-    path = write_report(_open_store(args), args.runs, args.output, _benchmarks(args.benchmarks))
+    path = write_report(open_store(args), args.runs, args.output, _benchmarks(args.benchmarks))
     print(f"report written to {path}")
     return 0
 
 
 def add_report_commands(sub: Any) -> None:
     """Add compare, diff, history, gate, tag and report to the CLI's subparsers."""
-    from fusebench.cli import _add_store_args, _tag, whole_number
-
     p = sub.add_parser("compare", help="compare runs against the first: deltas, paired CIs, tests, MDE")
     p.add_argument("runs", nargs="+", help="run id prefixes or model names (latest complete run); first = base")
     p.add_argument("--benchmarks", help="comma-separated subset")
     p.add_argument("--format", choices=_FORMATS, default="terminal")
     p.add_argument("--allow-judge-mismatch", action="store_true", help="compare judged benchmarks across judges")
-    _add_store_args(p)
+    add_store_args(p)
     p.set_defaults(func=cmd_compare)
 
     p = sub.add_parser("diff", help="items of one benchmark that flipped between two runs, outputs side by side")
@@ -145,7 +138,7 @@ def add_report_commands(sub: Any) -> None:
         "--max-chars", type=whole_number(0), default=2000, help="truncate each output (0: full; default %(default)s)"
     )
     p.add_argument("--format", choices=_FORMATS, default="terminal")
-    _add_store_args(p)
+    add_store_args(p)
     p.set_defaults(func=cmd_diff)
 
     p = sub.add_parser("history", help="a family's benchmarks across checkpoints (runs tagged family=..., step=...)")
@@ -158,7 +151,7 @@ def add_report_commands(sub: Any) -> None:
     )
     p.add_argument("--benchmarks", help="comma-separated subset")
     p.add_argument("--format", choices=_FORMATS, default="terminal")
-    _add_store_args(p)
+    add_store_args(p)
     p.set_defaults(func=cmd_history)
 
     p = sub.add_parser("gate", help="exit 1 when the candidate dropped significantly against the baseline")
@@ -167,19 +160,19 @@ def add_report_commands(sub: Any) -> None:
     p.add_argument("--max-drop", type=float, default=1.0, help="tolerated drop in points (default %(default)s)")
     p.add_argument("--benchmarks", help="comma-separated subset")
     p.add_argument("--format", choices=("terminal", "markdown", "json"), default="terminal")
-    _add_store_args(p)
+    add_store_args(p)
     p.set_defaults(func=cmd_gate)
 
     p = sub.add_parser("tag", help="add or remove tags of a stored run (family=..., step=...)")
     p.add_argument("run", help="run id prefix or model name")
-    p.add_argument("tags", nargs="*", type=_tag, help="key=value")
+    p.add_argument("tags", nargs="*", type=tag, help="key=value")
     p.add_argument("--remove", action="append", metavar="KEY", help="remove a tag (repeatable)")
-    _add_store_args(p)
+    add_store_args(p)
     p.set_defaults(func=cmd_tag)
 
     p = sub.add_parser("report", help="one self-contained HTML report of a comparison")
     p.add_argument("runs", nargs="+", help="run id prefixes or model names; first = base")
     p.add_argument("-o", "--output", type=Path, default=Path("report.html"))
     p.add_argument("--benchmarks", help="comma-separated subset")
-    _add_store_args(p)
+    add_store_args(p)
     p.set_defaults(func=cmd_report)
