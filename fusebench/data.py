@@ -7,12 +7,12 @@ import hashlib
 import importlib.util
 import json
 import os
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from fusebench.errors import UsageError
+from fusebench.preparer_registry import get_preparer
 from fusebench.spec import BenchmarkSpec, DataSpec, benchmarks_dir
 from fusebench.targets import TRANSFORMS
 
@@ -84,8 +84,9 @@ def read_rows(path: Path, limit: int | None = None) -> list[dict[str, Any]]:
     return rows
 
 
-def resolve_data_path(spec_path: str) -> Path:
-    """A spec's data path: relative to benchmarks/, absolute, or `pkg:PACKAGE/FILE` inside an installed package."""
+def resolve_data_path(spec_path: str, folder: Path | None = None) -> Path:
+    """A spec's data path: relative to the spec's `folder` (None: benchmarks_dir()), absolute, or
+    `pkg:PACKAGE/FILE` inside an installed package."""
     if spec_path.startswith("pkg:"):
         package, _, inner = spec_path.removeprefix("pkg:").partition("/")
         found = importlib.util.find_spec(package)
@@ -93,14 +94,14 @@ def resolve_data_path(spec_path: str) -> Path:
             raise UsageError(f"data file {spec_path} needs the package {package!r}: pip install it")
         return Path(next(iter(found.submodule_search_locations))) / inner
     path = Path(spec_path)
-    return path if path.is_absolute() else benchmarks_dir() / path
+    return path if path.is_absolute() else (folder or benchmarks_dir()) / path
 
 
 def _load_local(data: DataSpec, bench_id: str, limit: int | None) -> tuple[list[dict[str, Any]], str, str]:
     """A bundled file's rows; with a limit, only the first ones when the file is the pinned one (its sha256 matches
     the spec's, so its other rows were checked when it was pinned) and no preparer needs them all."""
     assert data.path is not None
-    path = resolve_data_path(data.path)
+    path = resolve_data_path(data.path, data.folder)
     if not path.is_file():
         raise UsageError(f"data file for {bench_id} not found: {path}")
     checksum = sha256_file(path)
@@ -203,26 +204,12 @@ def _load_hub(data: DataSpec, bench_id: str) -> tuple[list[dict[str, Any]], str,
     return rows, source, ",".join(rev for _, rev in refs)
 
 
-RowPreparer = Callable[[list[dict[str, Any]], BenchmarkSpec], list[dict[str, Any]]]
-PREPARERS: dict[str, RowPreparer] = {}
-
-
-def register_preparer(name: str) -> Callable[[RowPreparer], RowPreparer]:
-    """Register a row preparer: a benchmark-specific step between raw rows and items (filter, reshape, shuffle)."""
-
-    def deco(fn: RowPreparer) -> RowPreparer:
-        PREPARERS[name] = fn
-        return fn
-
-    return deco
-
-
 def _prepare(name: str, rows: list[dict[str, Any]], spec: BenchmarkSpec) -> list[dict[str, Any]]:
-    import fusebench.preparers  # noqa: F401  (registers the built-ins)
-
-    if name not in PREPARERS:
-        raise UsageError(f"benchmark {spec.id}: unknown data.prepare {name!r}")
-    return PREPARERS[name](rows, spec)
+    try:
+        preparer = get_preparer(name)
+    except KeyError:
+        raise UsageError(f"benchmark {spec.id}: unknown data.prepare {name!r}") from None
+    return preparer(rows, spec)
 
 
 def load_items(spec: BenchmarkSpec, limit: int | None = None) -> LoadedData:

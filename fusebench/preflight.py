@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from fusebench import scorers
+from fusebench import preparer_registry, scorers
 from fusebench.errors import UsageError
 from fusebench.spec import BenchmarkSpec, spec_location
 from fusebench.targets import TRANSFORMS
@@ -16,11 +16,8 @@ if TYPE_CHECKING:
 
 
 def preparer_names() -> set[str]:
-    """The registered row preparers (importing fusebench.preparers registers the built-ins)."""
-    import fusebench.preparers  # noqa: F401
-    from fusebench.data import PREPARERS
-
-    return set(PREPARERS)
+    """Every row preparer name (built-in or from an entry point), importing none."""
+    return preparer_registry.known_names()
 
 
 def spec_problem(spec: BenchmarkSpec) -> str | None:

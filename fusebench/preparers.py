@@ -1,4 +1,5 @@
-"""Benchmark-specific row preparers (filtering, reshaping, option shuffling), registered by name."""
+"""The built-in row preparers (filtering, reshaping, option shuffling), registered by name in
+fusebench.preparer_registry, which imports this module when a spec asks for one of them."""
 
 from __future__ import annotations
 
@@ -11,8 +12,8 @@ import zlib
 from datetime import date, datetime
 from typing import Any
 
-from fusebench.data import register_preparer
 from fusebench.errors import UsageError
+from fusebench.preparer_registry import register
 from fusebench.scorers.choice import LETTERS, shuffle_options
 from fusebench.spec import BenchmarkSpec
 
@@ -35,7 +36,7 @@ def mmlu_redux_gold(row: dict[str, Any], corrected: bool) -> str | None:
     return None
 
 
-@register_preparer("mmlu_redux")
+@register("mmlu_redux")
 def prepare_mmlu_redux(rows: list[dict[str, Any]], spec: BenchmarkSpec) -> list[dict[str, Any]]:
     """Keep the rows whose annotation confirms (or corrects) the answer; add `id` (subject/row index within the
     subject), `subject`, `options` (the choices) and the gold letter `gold`. Option: `corrected_groundtruth`
@@ -66,7 +67,7 @@ def prepare_mmlu_redux(rows: list[dict[str, Any]], spec: BenchmarkSpec) -> list[
 GPQA_ANSWERS = ("Correct Answer", "Incorrect Answer 1", "Incorrect Answer 2", "Incorrect Answer 3")
 
 
-@register_preparer("gpqa")
+@register("gpqa")
 def prepare_gpqa(rows: list[dict[str, Any]], spec: BenchmarkSpec) -> list[dict[str, Any]]:
     """Shuffle each question's four answers with `shuffle_seed` (a spec option, so recorded with the run) and
     the item id; add `options` (shuffled) and `gold` (the letter of the correct answer)."""
@@ -159,7 +160,7 @@ def lcb_prompt(question: str, starter_code: str) -> str:
     )
 
 
-@register_preparer("livecodebench")
+@register("livecodebench")
 def prepare_livecodebench(rows: list[dict[str, Any]], spec: BenchmarkSpec) -> list[dict[str, Any]]:
     """Keep problems whose `contest_date` lies in [start_date, end_date] (spec options, inclusive days), decode
     their public + private tests and build the prompt. Each row gets `prompt`, `tests` ([{input, output}]),
@@ -206,7 +207,7 @@ def _livebench_day(value: Any, what: str) -> date | None:
     return _day(value, what)
 
 
-@register_preparer("livebench")
+@register("livebench")
 def prepare_livebench(rows: list[dict[str, Any]], spec: BenchmarkSpec) -> list[dict[str, Any]]:
     """LiveBench questions of one release, selected as LiveBench's `load_questions` does for a release option: kept
     when `livebench_release_date` is one of `releases` up to `release` and there is no `livebench_removal_date` on or

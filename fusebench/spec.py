@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from collections.abc import Iterable
 from dataclasses import MISSING, dataclass, field, fields
 from functools import cache
+from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
 
@@ -15,16 +17,68 @@ from fusebench.errors import UsageError
 
 CATEGORIES = ("instruction_following", "general", "math", "code")
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when present: specs parse 7x faster
+ENTRY_POINT_GROUP = "fusebench.benchmarks"  # name = "package" (its folder holds specs) or "module:function" (-> folder)
+INCLUDE_ENV = "FUSEBENCH_INCLUDE_PATH"  # spec folders added to the others, os.pathsep-separated
+_included: list[Path] = []  # folders added by the CLI's --include-path
 
 
 def benchmarks_dir() -> Path:
-    """Where specs live: $FUSEBENCH_BENCHMARKS, else the `benchmarks/` folder shipped with the package."""
+    """The first spec folder: $FUSEBENCH_BENCHMARKS (it replaces the bundled one), else the `benchmarks/` folder
+    shipped with the package."""
     env = os.environ.get("FUSEBENCH_BENCHMARKS")
     if env:
         return Path(env)
     from fusebench_benchmarks import location
 
     return location()
+
+
+def include(folders: Iterable[str | Path]) -> None:
+    """Add spec folders for the rest of this process (the CLI's `--include-path`)."""
+    _included.extend(Path(folder) for folder in folders)
+
+
+@cache
+def _entry_point_folders() -> tuple[tuple[Path, str], ...]:
+    """The spec folders that installed packages declare in the `fusebench.benchmarks` entry-point group, each with
+    the entry point it came from. A value without an attribute names a package (or module): the folder it lives in,
+    found without running it. A `module:function` value is called and returns the folder."""
+    found = []
+    for ep in sorted(entry_points(group=ENTRY_POINT_GROUP), key=lambda ep: ep.name):
+        where = f"entry point {ep.name} = {ep.value} (group {ENTRY_POINT_GROUP})"
+        try:
+            if ep.attr:
+                folder = Path(ep.load()())
+            else:
+                module = importlib.util.find_spec(ep.module)
+                if module is None or not (module.submodule_search_locations or module.origin):
+                    raise ModuleNotFoundError(f"no module named {ep.module!r}")
+                locations = module.submodule_search_locations
+                folder = Path(next(iter(locations))) if locations else Path(str(module.origin)).parent
+        except Exception as exc:  # a broken plugin: one line naming it, whatever it raised
+            raise UsageError(f"{where}: {type(exc).__name__}: {exc}".splitlines()[0]) from exc
+        found.append((folder, where))
+    return tuple(found)
+
+
+def spec_folders() -> tuple[Path, ...]:
+    """Every folder that specs (and `suites/`) are read from, in order: benchmarks_dir(), the folders of the
+    `fusebench.benchmarks` entry points, `--include-path`, then $FUSEBENCH_INCLUDE_PATH. A folder named twice counts
+    once; one that is not a folder is a UsageError naming where it was named."""
+    env = [(Path(p), f"${INCLUDE_ENV}") for p in os.environ.get(INCLUDE_ENV, "").split(os.pathsep) if p]
+    named = [
+        (benchmarks_dir(), "the benchmarks folder"),
+        *_entry_point_folders(),
+        *((p, "--include-path") for p in _included),
+        *env,
+    ]
+    folders: list[Path] = []
+    for folder, where in named:
+        if not folder.is_dir():
+            raise UsageError(f"spec folder {folder} (from {where}) is not a folder")
+        if folder.resolve() not in (f.resolve() for f in folders):
+            folders.append(folder)
+    return tuple(folders)
 
 
 @dataclass(frozen=True)
@@ -41,15 +95,16 @@ class HubSource:
 class DataSpec:
     """Where a benchmark's items come from and how their fields map to ours."""
 
-    path: str | None = None  # bundled file, relative to benchmarks/
+    path: str | None = None  # a file relative to the spec's folder, absolute, or pkg:PACKAGE/FILE
     sha256: str | None = None
     hub: HubSource | None = None
     id_field: str | None = None  # None: the row index is the id
     input_field: str = "question"
     target_field: str = "answer"
     target_transform: str = "identity"
-    prepare: str | None = None  # a registered row preparer (fusebench/preparers.py), run before field mapping
+    prepare: str | None = None  # a registered row preparer (fusebench/preparer_registry.py), run before field mapping
     options: dict[str, Any] = field(default_factory=dict)  # free-form settings for the preparer
+    folder: Path | None = field(default=None, compare=False, repr=False)  # the spec's folder (set on load, not YAML)
 
 
 @dataclass(frozen=True)
@@ -66,7 +121,6 @@ class PromptSpec:
     strip_input: bool = False  # `{input}` with surrounding whitespace stripped (EvalPlus strips task prompts)
 
 
-JUDGE_MODES = ("pairwise", "single", "alpaca_eval", "alignbench")
 DEFAULT_SYSTEM = ("keep", "drop")
 CHOICES_FORMATS = ("fusebench", "tiger_lab_zero_shot")  # scorers/choice.py renders each
 # completion: the prefill (if any) + the generated text; evalplus: EvalPlus's raw solution of a chat model (tabs as
@@ -78,10 +132,10 @@ ANSWER_MODES = ("completion", "evalplus", "evalplus_sanitized")
 class JudgeSpec:
     """How a judged benchmark's outputs are judged; the judge model and prices can be overridden per run."""
 
-    mode: str  # pairwise (Arena-Hard) | single (MT-Bench) | alpaca_eval | alignbench
+    mode: str  # a registered judge mode (fusebench.judging.modes): pairwise, single, alpaca_eval, alignbench, ...
     model: str  # the reference judge
     prompt_version: str  # names the judge prompt; part of every judgment's cache key
-    prompt_file: str | None = None  # judge prompt/config, relative to benchmarks/ (or to data_dir_env)
+    prompt_file: str | None = None  # judge prompt/config, relative to the spec's folder (or to data_dir_env)
     baseline: str | None = None  # name of the baseline model whose answers are compared against
     baseline_file: str | None = None
     reference_file: str | None = None  # reference answers (MT-Bench)
@@ -90,6 +144,7 @@ class JudgeSpec:
     price_output_per_mtok: float | None = None
     temperature: float = 0.0
     max_tokens: int = 2048
+    folder: Path | None = field(default=None, compare=False, repr=False)  # the spec's folder (set on load, not YAML)
 
 
 @dataclass(frozen=True)
@@ -194,17 +249,25 @@ def _at(where: str, lines: dict[str, int], key: str) -> str:
     return f"{where}:{lines[key]}" if key in lines else where
 
 
-def parse_benchmark(raw: dict[str, Any], where: str, lines: dict[str, int] | None = None) -> BenchmarkSpec:
-    """Validate one benchmark mapping (as read from YAML); `lines` (top-level key -> line) places the errors."""
+def parse_benchmark(
+    raw: dict[str, Any], where: str, lines: dict[str, int] | None = None, folder: Path | None = None
+) -> BenchmarkSpec:
+    """Validate one benchmark mapping (as read from YAML); `lines` (top-level key -> line) places the errors. The
+    spec's relative data and judge files resolve against `folder` (None: benchmarks_dir())."""
     lines = lines or {}
     _check_fields(raw, where, lines)
     raw = dict(raw)
     data = dict(raw.pop("data", {}) or {})
-    hub = data.pop("hub", None)
-    data_spec = _build(DataSpec, {**data, "hub": _build(HubSource, hub, where) if hub else None}, where)
-    prompt = _build(PromptSpec, raw.pop("prompt", {}) or {}, where)
     judge = raw.pop("judge", None)
-    judge_spec = _build(JudgeSpec, judge, where) if judge else None
+    for name, section in (("data", data), ("judge", judge)):
+        if isinstance(section, dict) and "folder" in section:
+            raise UsageError(f"bad spec {_at(where, lines, name)}: unknown field {name}.folder")
+    hub = data.pop("hub", None)
+    hub_spec = _build(HubSource, hub, where) if hub else None
+    data_spec = _build(DataSpec, {**data, "hub": hub_spec, "folder": folder}, where)
+    prompt = _build(PromptSpec, raw.pop("prompt", {}) or {}, where)
+    judge_raw = {**judge, "folder": folder} if isinstance(judge, dict) else judge
+    judge_spec = _build(JudgeSpec, judge_raw, where) if judge else None
     by = raw.pop("generation_by", None)
     by_spec = _build(GenerationBy, by, where) if by else None
     if by_spec:
@@ -219,8 +282,12 @@ def parse_benchmark(raw: dict[str, Any], where: str, lines: dict[str, int] | Non
     )
     if spec.category not in CATEGORIES:
         raise UsageError(f"bad spec {_at(where, lines, 'category')}: category {spec.category!r} not in {CATEGORIES}")
-    if judge_spec and judge_spec.mode not in JUDGE_MODES:
-        raise UsageError(f"bad spec {_at(where, lines, 'judge')}: judge mode {judge_spec.mode!r} not in {JUDGE_MODES}")
+    if judge_spec:
+        from fusebench.judging import modes  # names only: no mode is imported
+
+        if not modes.is_known(judge_spec.mode):
+            known = sorted(modes.known_names())
+            raise UsageError(f"bad spec {_at(where, lines, 'judge')}: judge mode {judge_spec.mode!r} not in {known}")
     for name, value, allowed in (
         ("prompt.default_system", prompt.default_system, DEFAULT_SYSTEM),
         ("prompt.choices_format", prompt.choices_format, CHOICES_FORMATS),
@@ -252,50 +319,61 @@ def _spec_id(path: Path, raw: dict[str, Any] | None) -> str:
     return value if isinstance(value, str) and value else path.stem
 
 
+def _defined_twice(kind: str, files: dict[str, list[Path]]) -> dict[str, str]:
+    """The ids that more than one file defines (in one folder or across folders), each with a line naming them."""
+    return {
+        spec_id: f"{kind} {spec_id!r} is defined twice: {', '.join(map(str, paths))}"
+        for spec_id, paths in files.items()
+        if len(paths) > 1
+    }
+
+
 @cache
-def _benchmark_catalog(root: Path) -> Catalog:
+def _benchmark_catalog(roots: tuple[Path, ...]) -> Catalog:
     specs: dict[str, BenchmarkSpec] = {}
     broken: dict[str, str] = {}
     files: dict[str, list[Path]] = {}
     origins: dict[str, tuple[str, dict[str, int]]] = {}
-    for path in sorted(root.glob("*.yaml")):
-        raw = None
-        try:
-            raw, lines = _read_spec(path)
-            spec = parse_benchmark(raw, str(path), lines)
-        except UsageError as exc:
-            broken[_spec_id(path, raw)] = str(exc)
-            continue
-        files.setdefault(spec.id, []).append(path)
-        specs[spec.id] = spec
-        origins[spec.id] = (str(path), lines)
-    for spec_id, paths in files.items():
-        if len(paths) > 1:
-            del specs[spec_id]
-            broken[spec_id] = f"benchmark {spec_id!r} is defined twice: {', '.join(map(str, paths))}"
+    for root in roots:
+        for path in sorted(root.glob("*.yaml")):
+            raw = None
+            try:
+                raw, lines = _read_spec(path)
+                spec = parse_benchmark(raw, str(path), lines, folder=root)
+            except UsageError as exc:
+                broken[_spec_id(path, raw)] = str(exc)
+                continue
+            files.setdefault(spec.id, []).append(path)
+            specs[spec.id] = spec
+            origins[spec.id] = (str(path), lines)
+    broken.update(_defined_twice("benchmark", files))
     for spec_id in broken:
         specs.pop(spec_id, None)
     return Catalog(specs, broken, origins)
 
 
+def _catalog() -> Catalog:
+    return _benchmark_catalog(spec_folders())
+
+
 def spec_location(benchmark_id: str, key: str | None = None) -> str:
     """Where a benchmark's spec (or one of its top-level keys) is written: `file` or `file:line`."""
-    path, lines = _benchmark_catalog(benchmarks_dir()).origins.get(benchmark_id, (f"{benchmark_id}.yaml", {}))
+    path, lines = _catalog().origins.get(benchmark_id, (f"{benchmark_id}.yaml", {}))
     return _at(path, lines, key) if key else path
 
 
 def all_benchmarks() -> dict[str, BenchmarkSpec]:
     """Every valid benchmark spec, by id (broken ones: broken_benchmarks)."""
-    return _benchmark_catalog(benchmarks_dir()).specs
+    return _catalog().specs
 
 
 def broken_benchmarks() -> dict[str, str]:
     """Benchmark spec files that do not load: id (or file name) -> the problem, naming file and line."""
-    return _benchmark_catalog(benchmarks_dir()).broken
+    return _catalog().broken
 
 
 def get_benchmark(benchmark_id: str) -> BenchmarkSpec:
-    catalog = _benchmark_catalog(benchmarks_dir())
+    catalog = _catalog()
     if benchmark_id in catalog.broken:
         raise UsageError(catalog.broken[benchmark_id])
     if benchmark_id not in catalog.specs:
@@ -333,9 +411,11 @@ def _parse_suite(path: Path) -> SuiteSpec:
 
 
 def _suite_catalog() -> Catalog:
+    """The suites of every spec folder's `suites/`."""
     suites: dict[str, SuiteSpec] = {}
     broken: dict[str, str] = {}
-    for path in sorted((benchmarks_dir() / "suites").glob("*.yaml")):
+    files: dict[str, list[Path]] = {}
+    for path in (p for root in spec_folders() for p in sorted((root / "suites").glob("*.yaml"))):
         try:
             suite = _parse_suite(path)
         except UsageError as exc:
@@ -345,7 +425,9 @@ def _suite_catalog() -> Catalog:
                 raw = None
             broken[_spec_id(path, raw)] = str(exc)
             continue
+        files.setdefault(suite.id, []).append(path)
         suites[suite.id] = suite
+    broken.update(_defined_twice("suite", files))
     for suite_id in broken:
         suites.pop(suite_id, None)
     return Catalog(suites, broken)

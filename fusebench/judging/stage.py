@@ -434,7 +434,7 @@ class JudgeStage:
         usage: JudgeUsage,
         prices: tuple[float | None, float | None],
     ) -> dict[str, dict[str, Any]]:
-        from fusebench.evaluate import GenerationWriter
+        from fusebench.generation_writer import GenerationWriter
 
         assert spec.judge is not None
         backend = self.backend(self.options.model_for(spec.judge))
