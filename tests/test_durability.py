@@ -20,8 +20,9 @@ import pytest
 
 from fusebench.backends.base import Completion, Conversation, GenParams, TokenCallback
 from fusebench.cli import main
-from fusebench.evaluate import EvalConfig, GenerationWriter, rescore_run, run_eval
+from fusebench.evaluate import EvalConfig, rescore_run, run_eval
 from fusebench.exits import EXIT_INCOMPLETE, Interrupted, signals_raise
+from fusebench.generation_writer import GenerationWriter
 from fusebench.judging.stage import JudgeOptions
 from fusebench.report.table import results_table
 from fusebench.store import Store
