@@ -1,32 +1,28 @@
 """Compare stored runs: align items, paired deltas with CIs, tests, Holm, MDE, and setting mismatches.
 
 Pure logic over the store; rendering lives in `fusebench.report.compare_table`. Units: a benchmark's
-score is shown as stored in `run_benchmarks` (points 0-100, or a 1-10 rating for the benchmarks in
-`RATING_BENCHMARKS`). Deltas come from the `scores` table: per item, the mean score over its samples;
-the delta is the mean of the per-item differences over the items both runs share, in the same units.
+score is shown as stored with its result, on the scale stored beside it (`fusebench.scale.Scale`: points 0-100, or
+a 1-10 rating). Deltas come from the per-item scores: per item, the mean score over its samples; the delta is the
+mean of the per-item differences over the items both runs share, in the same units.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import re
-from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
-from sqlalchemy import func, select
 
 from fusebench.errors import UsageError
+from fusebench.scale import Scale
 from fusebench.spec import CATEGORIES, averaged
 from fusebench.stats import NO_VARIATION, Interval, holm, min_detectable_difference, paired_delta_ci, paired_test
-from fusebench.store import Store, scores
-
-RATING_BENCHMARKS: dict[str, float] = {"mt_bench": 10.0, "alignbench": 10.0}
-"""Benchmarks on a 1-10 rating scale (per item and as a score); the normalised average multiplies them by this."""
+from fusebench.store import Store, scale_of_result
 
 ALPHA = 0.05
 
@@ -48,7 +44,7 @@ class RunData:
     """One run as loaded for comparison: its results rows and per-item scores."""
 
     info: RunInfo
-    results: dict[str, dict[str, Any]]  # benchmark -> run_benchmarks row
+    results: dict[str, dict[str, Any]]  # benchmark -> its stored result row (Store.get_benchmark_results)
     items: dict[str, dict[str, float]]  # benchmark -> sample_id -> mean score over the item's samples
     settings: dict[str, Any] = field(default_factory=dict)
 
@@ -79,10 +75,12 @@ class BenchmarkRow:
     scores: tuple[float | None, ...]
     n: tuple[int | None, ...]
     deltas: tuple[PairedResult | None, ...]  # one per run after the base
+    scale: Scale  # as stored with the first run's result
 
     @property
     def normaliser(self) -> float:
-        return RATING_BENCHMARKS.get(self.benchmark, 1.0)
+        """Factor to 0-100 points: 10 for a 1-10 rating (the normalised average and gate count in these)."""
+        return self.scale.to_percent
 
 
 @dataclass(frozen=True)
@@ -106,11 +104,6 @@ class Comparison:
     judge_mismatches: tuple[str, ...] = ()  # judged benchmarks whose runs used different judges
 
 
-def display_units(benchmark: str) -> float:
-    """Display units per unit of a per-item score: 100 (proportions to points), 1 for rating benchmarks."""
-    return 1.0 if benchmark in RATING_BENCHMARKS else 100.0
-
-
 def resolve_run(store: Store, ref: str, runs_: Sequence[dict[str, Any]] | None = None) -> dict[str, Any]:
     """A run by id prefix, else the latest complete run of a model (full name or its last path part)."""
     all_runs = list(runs_) if runs_ is not None else store.list_runs()
@@ -124,24 +117,6 @@ def resolve_run(store: Store, ref: str, runs_: Sequence[dict[str, Any]] | None =
     if not by_model:
         raise UsageError(f"no run id starts with {ref!r} and no complete run of a model named {ref!r}")
     return max(by_model, key=lambda r: (r["started_at"], r["id"]))
-
-
-def load_item_scores(store: Store, run_id: str, benchmarks: Iterable[str] | None = None) -> dict[str, dict[str, float]]:
-    """benchmark -> sample_id -> mean score over that item's samples, for one run (averaged in the database)."""
-    query = (
-        select(scores.c.benchmark, scores.c.sample_id, func.avg(scores.c.score))
-        .where(scores.c.run_id == run_id)
-        .group_by(scores.c.benchmark, scores.c.sample_id)
-    )
-    if benchmarks is not None:
-        query = query.where(scores.c.benchmark.in_(list(benchmarks)))
-    out: dict[str, dict[str, float]] = defaultdict(dict)
-    with store.engine.connect() as conn:
-        # Plain DBAPI tuples: building SQLAlchemy Row objects would double the time for 10^5 items.
-        rows = conn.execute(query).cursor.fetchall()
-    for bench, sample_id, mean in rows:
-        out[bench][sample_id] = float(mean)
-    return dict(out)
 
 
 def load_runs(store: Store, refs: Sequence[str], benchmarks: Sequence[str] | None = None) -> list[RunData]:
@@ -160,7 +135,7 @@ def load_runs(store: Store, refs: Sequence[str], benchmarks: Sequence[str] | Non
         results = {r["benchmark"]: r for r in store.get_benchmark_results(run["id"])}
         if benchmarks is not None:
             results = {b: r for b, r in results.items() if b in benchmarks}
-        loaded.append(RunData(info, results, load_item_scores(store, run["id"], benchmarks), run["settings"] or {}))
+        loaded.append(RunData(info, results, store.item_means(run["id"], benchmarks), run["settings"] or {}))
     if benchmarks is not None:
         unknown = sorted(set(benchmarks) - {b for d in loaded for b in d.results})
         if unknown:
@@ -194,7 +169,7 @@ def compare_runs(runs_: Sequence[RunData], alpha: float = ALPHA) -> Comparison:
         scores_ = tuple(_score(r, bench) for r in runs_)
         n = tuple(r.results[bench]["n"] if bench in r.results else None for r in runs_)
         fixed = tuple(None if d is None else replace(d, p_holm=next(adjusted)) for d in deltas)
-        rows.append(BenchmarkRow(bench, first["category"], first["metric"], scores_, n, fixed))
+        rows.append(BenchmarkRow(bench, first["category"], first["metric"], scores_, n, fixed, scale_of_result(first)))
     flags = [flag for other in runs_[1:] for flag in mismatch_flags(base, other)]
     flags = [
         f"{r.info.label}: run is {r.info.status}, not complete" for r in runs_ if r.info.status != "complete"
@@ -256,13 +231,19 @@ def _paired(bench: str, base: RunData, other: RunData) -> PairedResult | None:
         return None
     a = np.fromiter((a_items[k] for k in shared), np.float64, len(shared))
     b = np.fromiter((b_items[k] for k in shared), np.float64, len(shared))
-    unit = display_units(bench)
+    scale = scale_of_result(_first([base, other], bench))
+    unit = scale.points_per_unit
     delta = paired_delta_ci(a.tolist(), b.tolist()).scaled(unit)
     test, p = paired_test(a.tolist(), b.tolist())
-    mde = _mde(a, b, RATING_BENCHMARKS.get(bench, 1.0))
+    mde = _mde(a, b, span(scale))
     if mde is None:
         return PairedResult(len(shared), delta, test, p, p, None, NO_VARIATION)
     return PairedResult(len(shared), delta, test, p, p, unit * mde)
+
+
+def span(scale: Scale) -> float:
+    """The best per-item score: 1 for a proportion, 10 for a 1-10 rating."""
+    return scale.full / scale.points_per_unit
 
 
 def _mde(a: NDArray[np.float64], b: NDArray[np.float64], span: float) -> float | None:
@@ -306,6 +287,8 @@ def mismatch_flags(base: RunData, other: RunData) -> list[str]:
             notes.append(f"benchmark version {ra['version']} vs {rb['version']}")
         if ra["metric"] != rb["metric"]:
             notes.append(f"metric {ra['metric']} vs {rb['metric']}")
+        if ra["scale"] != rb["scale"]:
+            notes.append(f"scale {_scale_text(ra)} vs {_scale_text(rb)}")
         params = _param_diff(ra["generation"] or {}, rb["generation"] or {})
         if params:
             notes.append("generation params differ (" + ", ".join(params) + ")")
@@ -315,6 +298,11 @@ def mismatch_flags(base: RunData, other: RunData) -> list[str]:
             notes.append(f"judge {judge_a} vs {judge_b}")
         flags += [f"{bench}: {note} [{pair}]" for note in notes]
     return flags
+
+
+def _scale_text(row: dict[str, Any]) -> str:
+    scale = scale_of_result(row)
+    return f"0-{scale.full:g}" + ("" if scale.higher_is_better else " (lower is better)")
 
 
 def _param_diff(a: dict[str, Any], b: dict[str, Any]) -> list[str]:
@@ -372,9 +360,9 @@ class Diff:
     improvements: tuple[ItemPair, ...]  # wrong in A, right in B
 
 
-def is_right(score: float, benchmark: str) -> bool:
+def is_right(score: float, scale: Scale) -> bool:
     """An item counts as right when its mean score is at least half the scale (all samples for 0/1 data)."""
-    return score >= 0.5 * RATING_BENCHMARKS.get(benchmark, 1.0)
+    return score >= 0.5 * span(scale)
 
 
 def diff_runs(store: Store, ref_a: str, ref_b: str, benchmark: str) -> Diff:
@@ -384,10 +372,11 @@ def diff_runs(store: Store, ref_a: str, ref_b: str, benchmark: str) -> Diff:
         if not run.items.get(benchmark):
             raise UsageError(f"run {run.info.id} has no scored items for {benchmark}")
     ia, ib = run_a.items[benchmark], run_b.items[benchmark]
+    scale = scale_of_result(_first([run_a, run_b], benchmark))
     shared = sorted(ia.keys() & ib.keys(), key=natural_key)
     groups: dict[str, list[str]] = {"right_to_wrong": [], "wrong_to_right": [], "both_right": [], "both_wrong": []}
     for sid in shared:
-        ra, rb = is_right(ia[sid], benchmark), is_right(ib[sid], benchmark)
+        ra, rb = is_right(ia[sid], scale), is_right(ib[sid], scale)
         key = ("both_right" if rb else "right_to_wrong") if ra else ("wrong_to_right" if rb else "both_wrong")
         groups[key].append(sid)
     counts = {k: len(v) for k, v in groups.items()}

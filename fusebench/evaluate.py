@@ -21,10 +21,10 @@ from fusebench.keys import generation_key, stable_hash
 from fusebench.preflight import check_planned, check_specs
 from fusebench.progress import GenerationProgress
 from fusebench.prompts import build_conversation
-from fusebench.scoring import JudgedScore, score_benchmark, score_judged
+from fusebench.scoring import JudgedScore, scale_of, score_benchmark, score_judged
 from fusebench.spec import BenchmarkSpec, get_benchmark, get_suite
 from fusebench.speed import SpeedMeter, engine_stats
-from fusebench.store import Store, now, to_jsonable
+from fusebench.store import BenchmarkSettings, RunSettings, RunSummary, Store, now, to_jsonable
 
 if TYPE_CHECKING:
     from fusebench.judging.stage import BenchmarkJudgments, JudgeOptions, JudgeStage
@@ -61,14 +61,6 @@ class PlannedBenchmark:
         assert self.params is not None
         by = self.spec.generation_by
         return self.params_by.get(str(item.row.get(by.field)), self.params) if by else self.params
-
-    def params_settings(self) -> dict[str, Any]:
-        """What a run records of its params (params_by only where the spec has it: other runs' hashes stay)."""
-        assert self.params is not None
-        recorded: dict[str, Any] = {"params": self.params.to_dict()}
-        if self.params_by:
-            recorded["params_by"] = {value: p.to_dict() for value, p in self.params_by.items()}
-        return recorded
 
 
 @dataclass
@@ -329,28 +321,8 @@ def _run_eval(
     with meter.stage("model_prepare"):  # resolve (a GGUF converted on first use), tokenizer; weights load lazily
         backend = make_backend()
     fingerprint = backend.fingerprint()
-    settings: dict[str, Any] = {
-        "seed": config.seed,
-        "limit": config.limit,
-        "generation": config.generation,
-        "per_benchmark": {
-            p.spec.id: {
-                "version": p.spec.version,
-                "n_items": len(p.data.items),
-                **p.params_settings(),
-                "data_options": p.spec.data.options,  # e.g. GPQA's option-shuffle seed
-            }
-            for p in planned
-            if p.data is not None and p.params is not None
-        },
-    }
-    if stage is not None:  # the judge is part of the configuration; budget and prices are not (raise it, resume)
-        o = stage.options
-        settings["judge_options"] = {"model": o.model, "backend": o.backend, "max_tokens": o.max_tokens}
-        for p in _judged(planned):
-            assert p.spec.judge is not None
-            settings["per_benchmark"][p.spec.id]["judge"] = stage.describe(p.spec)
-    config_hash = stable_hash({"fp": fingerprint, "backend": config.backend, "settings": settings})
+    settings = _run_settings(config, planned, stage)
+    config_hash = stable_hash({"fp": fingerprint, "backend": config.backend, "settings": settings.to_json()})
     env = {**environment(), "backend": backend.describe()}
     run_id = store.find_resumable_run(config_hash)
     resumed = run_id is not None
@@ -365,10 +337,10 @@ def _run_eval(
                 "backend": config.backend,
                 "suite": None if config.benchmarks else config.suite,
                 "benchmarks": [p.spec.id for p in planned],
-                "settings": settings,
                 "environment": env,
                 "tags": config.tags,
-            }
+            },
+            settings,
         )
     else:
         store.mark_running(run_id, env)
@@ -383,12 +355,10 @@ def _run_eval(
             results = score_run(store, run_id, planned, requests, judgments, failed, config.progress)
         incomplete = _incomplete(judgments, stage, failed)
         status = "incomplete" if incomplete else "complete"
-        summary = {"results": results, "not_implemented": not_implemented, "judge_fingerprints": fingerprints}
         speed = meter.record(backend, wall_s=time.perf_counter() - started, cached=cached)
         if stage is not None and stage.speed.backend.samples:
             speed["judge"] = stage.speed.tallies()
-        summary["speed"] = speed
-        store.finish_run(run_id, status, {**summary, "incomplete": incomplete})
+        store.finish_run(run_id, status, RunSummary(results, fingerprints, incomplete, speed))
     except KeyboardInterrupt as exc:  # SIGINT/SIGTERM: what finished is committed (generate_missing's finally)
         interrupted = exc if isinstance(exc, Interrupted) else Interrupted(signal.SIGINT)
         store.finish_run(run_id, "interrupted", None)
@@ -398,6 +368,30 @@ def _run_eval(
         store.finish_run(run_id, "failed", None)
         raise
     return EvalOutcome(run_id, resumed, calls, cached, results, not_implemented, status, incomplete, speed)
+
+
+def _run_settings(config: EvalConfig, planned: Sequence[PlannedBenchmark], stage: JudgeStage | None) -> RunSettings:
+    """What a run records of its configuration (hashed into its config hash: the resume key)."""
+    judges = {}
+    if stage is not None:  # the judge is part of the configuration; budget and prices are not (raise it, resume)
+        judges = {p.spec.id: stage.describe(p.spec) for p in _judged(planned)}
+    per_benchmark = {
+        p.spec.id: BenchmarkSettings(
+            version=p.spec.version,
+            n_items=len(p.data.items),
+            params=p.params.to_dict(),
+            params_by={value: params.to_dict() for value, params in p.params_by.items()},
+            data_options=p.spec.data.options,  # e.g. GPQA's option-shuffle seed
+            judge=judges.get(p.spec.id),
+        )
+        for p in planned
+        if p.data is not None and p.params is not None
+    }
+    options = None
+    if stage is not None:
+        o = stage.options
+        options = {"model": o.model, "backend": o.backend, "max_tokens": o.max_tokens}
+    return RunSettings(config.seed, config.limit, config.generation, per_benchmark, options)
 
 
 def _generate_turns(
@@ -576,8 +570,7 @@ def _put_result(store: Store, p: PlannedBenchmark, row: dict[str, Any], failed_i
             ci_high=None,
             details={**row["details"], "errors": len(failed_ids)},
         )
-    store.put_benchmark_result(row)
-    return row
+    return store.put_benchmark_result(row, scale_of(p.spec))
 
 
 def _generation_record(p: PlannedBenchmark) -> dict[str, Any]:
@@ -640,15 +633,16 @@ def _store_judged(
 def plan_from_run(run: dict[str, Any]) -> list[PlannedBenchmark]:
     """Rebuild a stored run's plan (same items, same params) to rescore it without a model."""
     planned = []
+    settings = RunSettings.from_json(run["settings"])
     for name in run["benchmarks"]:
         spec = get_benchmark(name)
-        stored = run["settings"]["per_benchmark"].get(name)
+        stored = settings.per_benchmark.get(name)
         if stored is None:
             planned.append(PlannedBenchmark(spec, None, None))
             continue
-        data = load_benchmark_items(spec, stored["n_items"])
-        params_by = {v: _gen_params(name, p) for v, p in stored.get("params_by", {}).items()}
-        planned.append(PlannedBenchmark(spec, data, _gen_params(name, stored["params"]), params_by))
+        data = load_benchmark_items(spec, stored.n_items)
+        params_by = {v: _gen_params(name, p) for v, p in stored.params_by.items()}
+        planned.append(PlannedBenchmark(spec, data, _gen_params(name, stored.params), params_by))
     return planned
 
 
@@ -657,27 +651,26 @@ def rescore_run(store: Store, run_id: str) -> list[dict[str, Any]]:
     from fusebench.judging.stage import JudgeOptions, JudgeStage
 
     run = store.get_run(run_id)
-    if run["settings"].get("source") == "lm-eval":
+    settings = RunSettings.from_json(run["settings"])
+    if settings.imported:
         raise UsageError(f"run {run['id']} was imported from lm-eval: its scores are lm-eval's (re-import to update)")
     planned = plan_from_run(run)
     requests = _stored_requests(store, planned, run["model_fingerprint"])
     missing = len(requests) - len(store.get_generations(r.key for r in requests))
     if missing:
         raise UsageError(f"run {run['id']} is missing {missing} generations; rerun the eval to finish it")
-    summary = run["summary"] or {}
-    stored_options = run["settings"].get("judge_options")
+    summary = RunSummary.from_json(run["summary"])
     stage = None
-    if stored_options:
-        judges = {name: s["judge"] for name, s in run["settings"]["per_benchmark"].items() if "judge" in s}
-        stage = JudgeStage(store, JudgeOptions(**stored_options), None, recorded=judges)
+    if settings.judge_options:
+        stage = JudgeStage(store, JudgeOptions(**settings.judge_options), None, recorded=settings.judges())
     failed = unanswered_items(requests, store.get_generations(r.key for r in requests))
-    judgments, _ = _run_judges(stage, store, planned, requests, failed, summary.get("judge_fingerprints") or {})
+    judgments, _ = _run_judges(stage, store, planned, requests, failed, summary.judge_fingerprints)
     unjudged = [name for name, j in judgments.items() if j.missing]
     if unjudged:
         raise UsageError(f"run {run['id']} is missing judgments ({', '.join(unjudged)}); rerun the eval to finish it")
     results = score_run(store, run["id"], planned, requests, judgments, failed)
     incomplete = _incomplete(judgments, None, failed)
-    rescored = {**summary, "results": results, "incomplete": incomplete, "rescored_at": now().isoformat()}
+    rescored = replace(summary, results=results, incomplete=incomplete, rescored_at=now().isoformat())
     store.record_rescore(run["id"], "incomplete" if incomplete else "complete", rescored)
     return results
 

@@ -5,35 +5,22 @@ from __future__ import annotations
 import math
 from collections import Counter, defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import update
-
-from fusebench.compare import (
-    ALPHA,
-    RATING_BENCHMARKS,
-    BenchmarkRow,
-    Comparison,
-    RunData,
-    RunInfo,
-    compare,
-    load_item_scores,
-    mismatch_flags,
-    resolve_run,
-)
+from fusebench.compare import ALPHA, BenchmarkRow, Comparison, RunData, RunInfo, compare, mismatch_flags, resolve_run
 from fusebench.errors import UsageError
 from fusebench.keys import stable_hash
+from fusebench.scale import Scale
 from fusebench.spec import CATEGORIES
-from fusebench.store import Store, runs
+from fusebench.store import Store, scale_of_result
 
 
 def set_tags(store: Store, ref: str, tags: dict[str, str], remove: Sequence[str] = ()) -> dict[str, str]:
     """Add (or overwrite) and remove tags of a stored run; returns the run's new tags."""
     run = resolve_run(store, ref)
     new = {k: v for k, v in {**(run["tags"] or {}), **tags}.items() if k not in remove}
-    with store.engine.begin() as conn:
-        conn.execute(update(runs).where(runs.c.id == run["id"]).values(tags=new))
+    store.set_tags(run["id"], new)
     return new
 
 
@@ -56,6 +43,7 @@ class History:
     rows: tuple[tuple[str, str, tuple[float | None, ...]], ...]  # (category, benchmark, score per step)
     flags: tuple[str, ...] = ()
     notes: tuple[str, ...] = ()
+    scales: dict[str, Scale] = field(default_factory=dict)  # benchmark -> its scale (the first step having it)
 
 
 @dataclass(frozen=True)
@@ -71,7 +59,7 @@ class _Candidate:
         """What must match for two runs' scores on `bench` to be like with like (compare's mismatch checks)."""
         r = self.results[bench]
         judge = (r.get("details") or {}).get("judge")
-        return stable_hash([r["version"], r["metric"], r["generation"], judge, r["n"], r["data_checksum"]])
+        return stable_hash([r["version"], r["metric"], r["generation"], judge, r["n"], r["data_checksum"], r["scale"]])
 
 
 def _candidates(store: Store, family: str) -> list[_Candidate]:
@@ -172,6 +160,7 @@ def history(store: Store, family: str, benchmarks: Sequence[str] | None = None, 
     if benchmarks is not None and set(benchmarks) - names:
         raise UsageError(f"family {family} has no benchmark(s): {', '.join(sorted(set(benchmarks) - names))}")
     category = {b: res[b]["category"] for res in results for b in res if b in names}
+    scales = {b: scale_of_result(res[b]) for res in reversed(results) for b in res if b in names}
     order = {c: i for i, c in enumerate(CATEGORIES)}
     rows = tuple(
         (category[b], b, tuple(None if b not in res or res[b]["score"] is None else res[b]["score"] for res in results))
@@ -182,12 +171,12 @@ def history(store: Store, family: str, benchmarks: Sequence[str] | None = None, 
         RunData(
             _step_info(run, step),
             {b: r for b, r in res.items() if b in names},
-            load_item_scores(store, run["id"], names),  # item sets, for compare's "item sets differ" note
+            store.item_means(run["id"], names),  # item sets, for compare's "item sets differ" note
         )
         for run, step, res in zip(fam, steps, results, strict=True)
     ]
     flags = tuple(flag for other in shown[1:] for flag in mismatch_flags(shown[0], other))
-    return History(family, steps, tuple(r["id"] for r in fam), rows, flags, tuple(notes))
+    return History(family, steps, tuple(r["id"] for r in fam), rows, flags, tuple(notes), scales)
 
 
 def _step_info(run: dict[str, Any], step: str) -> RunInfo:
@@ -227,8 +216,9 @@ def gate(
 ) -> GateResult:
     """Fail on each benchmark whose delta is below -max_drop points with Holm-adjusted p < alpha.
 
-    Points are normalised (a rating benchmark's delta counts x10). A benchmark of the baseline that the
-    candidate lacks, or that shares no items with it, fails too: the gate cannot vouch for it.
+    Points are normalised by each benchmark's stored scale (a 1-10 rating's delta counts x10) and a drop follows its
+    direction. A benchmark of the baseline that the candidate lacks, or that shares no items with it, fails too: the
+    gate cannot vouch for it.
     """
     if not (max_drop >= 0 and math.isfinite(max_drop)):
         raise UsageError(f"--max-drop must be a finite number >= 0, got {max_drop}")
@@ -243,7 +233,8 @@ def gate(
         elif delta is None:
             failures.append(GateFailure(row.benchmark, "no items shared with the baseline", row))
         else:
-            drop = -delta.delta.estimate * RATING_BENCHMARKS.get(row.benchmark, 1.0)
+            worse = -delta.delta.estimate if row.scale.higher_is_better else delta.delta.estimate
+            drop = worse * row.normaliser
             if drop > max_drop and delta.p_holm < alpha:
                 failures.append(
                     GateFailure(row.benchmark, f"dropped {drop:.2f} points (Holm p {delta.p_holm:.3g})", row)

@@ -18,7 +18,8 @@ import numpy as np
 
 from fusebench.compare import compare
 from fusebench.history import gate
-from fusebench.store import Store
+from fusebench.scale import PROPORTION
+from fusebench.store import RunSettings, RunSummary, Store
 
 N_BENCHMARKS = 14
 N_ITEMS = 10_000
@@ -39,10 +40,10 @@ def build_run(store: Store, run_id: str, accuracy: float, rng: np.random.Generat
             "backend": "hf",
             "suite": None,
             "benchmarks": names,
-            "settings": {},
             "environment": {},
             "tags": {"family": "synthetic"},
-        }
+        },
+        RunSettings(),
     )
     for k, name in enumerate(names):
         samples = MULTI_SAMPLE.get(name, 1)
@@ -78,9 +79,10 @@ def build_run(store: Store, run_id: str, accuracy: float, rng: np.random.Generat
                 "data_source": "synthetic",
                 "data_checksum": "synthetic",
                 "details": {},
-            }
+            },
+            PROPORTION,
         )
-    store.finish_run(run_id, "complete", {})
+    store.finish_run(run_id, "complete", RunSummary())
 
 
 def main() -> None:

@@ -12,7 +12,8 @@ from typing import Any
 import pytest
 
 from fusebench.cli import main
-from fusebench.store import Store
+from fusebench.scale import PROPORTION, RATING_10
+from fusebench.store import RunSettings, RunSummary, Store
 
 CATEGORY = {
     "gsm8k": "math",
@@ -53,10 +54,10 @@ def add_run(
             "backend": "hf",
             "suite": None,
             "benchmarks": list(benches),
-            "settings": {"seed": 0},
             "environment": {},
             "tags": tags or {},
-        }
+        },
+        RunSettings(seed=0),
     )
     for bench, values in benches.items():
         ids = list(item_ids[bench]) if item_ids and bench in item_ids else [f"{bench}-{i}" for i in range(len(values))]
@@ -109,9 +110,10 @@ def add_run(
                 "data_source": "local",
                 "data_checksum": f"sum-{len(ids)}",
                 "details": details or {},
-            }
+            },
+            RATING_10 if bench == "mt_bench" else PROPORTION,
         )
-    store.finish_run(run_id, status, {})
+    store.finish_run(run_id, status, RunSummary())
 
 
 def binary(n: int, right: set[int] | range) -> list[float]:

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from fusebench.store import Store, create_schema, now
+from fusebench.store import RunSettings, RunSummary, Store, create_schema, now
 from tests.conftest import REPO, cli_env
 
 CTX = mp.get_context("fork")  # children inherit the imported modules: starting 4 writers costs milliseconds
@@ -31,7 +31,6 @@ def _run_row(run_id: str) -> dict[str, Any]:
         "backend": "hf",
         "suite": None,
         "benchmarks": ["b"],
-        "settings": {},
         "environment": {},
         "tags": {},
     }
@@ -47,7 +46,7 @@ def _writer(url: str, barrier: Any, worker: int, n: int, errors: Any) -> None:
         barrier.wait()
         store = Store(url)
         run_id = f"run-{worker}"
-        store.create_run(_run_row(run_id))
+        store.create_run(_run_row(run_id), RunSettings())
         for i in range(n):
             keys = [f"w{worker}-{i}-{j}" for j in range(3)] + [f"shared-{i}"]  # shared keys: concurrent upserts
             store.put_generations([_gen(k, f"out {worker}") for k in keys])
@@ -59,7 +58,7 @@ def _writer(url: str, barrier: Any, worker: int, n: int, errors: Any) -> None:
                     for k in keys
                 ]
             )  # fmt: skip
-        store.finish_run(run_id, "complete", {"n": n})
+        store.finish_run(run_id, "complete", RunSummary())
     except BaseException as exc:  # reported to the parent: a child's traceback alone would not fail the test
         errors.put(f"writer {worker}: {type(exc).__name__}: {exc}")
         raise

@@ -8,7 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from fusebench.keys import SAMPLER_FIELD, generation_key
-from fusebench.store import Store, store_url
+from fusebench.store import RunSettings, RunSummary, Store, store_url
 
 BASE = dict(
     model_fingerprint={"model": "m", "weights": "abc", "chat_template": "t"},
@@ -57,15 +57,15 @@ def test_changing_any_part_changes_the_key(field: str, salt: int) -> None:
 def _run_row(run_id: str, config_hash: str) -> dict:
     return dict(
         id=run_id, config_hash=config_hash, model="m", model_fingerprint={}, backend="hf", suite="demo",
-        benchmarks=["gsm8k"], settings={}, environment={}, tags={},
+        benchmarks=["gsm8k"], environment={}, tags={},
     )  # fmt: skip
 
 
 def test_unfinished_runs_are_resumable_and_finished_are_not(tmp_path: Path) -> None:
     store = Store(store_url(None, tmp_path))
-    store.create_run(_run_row("r1", "h"))
+    store.create_run(_run_row("r1", "h"), RunSettings())
     assert store.find_resumable_run("h") == "r1"
-    store.finish_run("r1", "complete", {})
+    store.finish_run("r1", "complete", RunSummary())
     assert store.find_resumable_run("h") is None
     assert store.get_run("r1")["status"] == "complete"
 

@@ -24,7 +24,8 @@ import pytest
 from fusebench.compare import compare
 from fusebench.errors import UsageError
 from fusebench.interop.lm_eval_import import import_files
-from fusebench.store import Store
+from fusebench.scale import PROPORTION, RATING_10, Scale
+from fusebench.store import RunSettings, RunSummary, Store
 from tests.conftest import run_cli
 
 FIXTURES = Path(__file__).parent / "fixtures" / "lm_eval"
@@ -104,7 +105,6 @@ def _run_row(run_id: str) -> dict[str, Any]:
         "backend": "hf",
         "suite": None,
         "benchmarks": ["gsm8k"],
-        "settings": {"seed": 0, "per_benchmark": {}},
         "environment": {"python": "3.11"},
         "tags": {"family": "f"},
     }
@@ -129,7 +129,7 @@ def _generation(key: str, output: str) -> dict[str, Any]:
 def test_store_round_trip_with_upserts(pg_store: Store) -> None:
     store = pg_store
     assert store.engine.dialect.name == "postgresql"
-    store.create_run(_run_row("r1"))
+    store.create_run(_run_row("r1"), RunSettings(seed=0))
     assert store.find_resumable_run("c" * 64) == "r1"
     store.put_generations([_generation("k1", "first"), _generation("k2", "x")])
     store.put_generations([_generation("k1", "second \\boxed{4}")])  # upsert: replaces, no duplicate
@@ -153,11 +153,12 @@ def test_store_round_trip_with_upserts(pg_store: Store) -> None:
         "score": 50.0, "ci_low": 9.5, "ci_high": 90.5, "generation": {"max_new_tokens": 8}, "data_source": "x",
         "data_checksum": "d" * 64, "details": {"n_samples": 2},
     }  # fmt: skip
-    store.put_benchmark_result(result)
-    store.put_benchmark_result({**result, "score": 55.0})
+    store.put_benchmark_result(result, PROPORTION)
+    store.put_benchmark_result({**result, "score": 55.0}, RATING_10)
     (stored,) = store.get_benchmark_results("r1")
     assert stored["score"] == 55.0 and stored["generation"] == {"max_new_tokens": 8}
-    store.finish_run("r1", "complete", {"results": [stored["benchmark"]]})
+    assert Scale.from_dict(stored["scale"]) == RATING_10
+    store.finish_run("r1", "complete", RunSummary(results=[stored]))
     run = store.get_run("r")
     assert run["status"] == "complete" and run["finished_at"] >= run["started_at"]
     assert run["tags"] == {"family": "f"} and store.find_resumable_run("c" * 64) is None
@@ -205,7 +206,7 @@ def test_stores_opened_together_on_an_empty_database_all_work(pg_url: str) -> No
     for t in threads:
         t.join(60)
     assert errors == [] and len(stores) == 4
-    stores[0].create_run(_run_row("r"))
+    stores[0].create_run(_run_row("r"), RunSettings(seed=0))
     assert [r["id"] for r in stores[3].list_runs()] == ["r"]
     metadata.drop_all(stores[0].engine)
     for store in stores:

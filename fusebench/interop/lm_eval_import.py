@@ -21,15 +21,14 @@ from pathlib import Path
 from statistics import NormalDist
 from typing import Any
 
-from sqlalchemy import select, update
-
 from fusebench.cli_common import add_store_args, open_store, tag
 from fusebench.compare import natural_key
 from fusebench.environment import environment
 from fusebench.errors import UsageError
 from fusebench.keys import stable_hash
+from fusebench.scale import Scale
 from fusebench.stats import mean_ci
-from fusebench.store import Store, runs, to_jsonable
+from fusebench.store import RunSettings, RunSummary, Store, to_jsonable
 
 PREFIX = "lm-eval:"
 BACKEND = "lm-eval"
@@ -272,10 +271,15 @@ def import_lm_eval(
     created = _upsert_run(store, run_id, digest, name, fp, results, rows, tags, source)
     store.put_generations(list({g["key"]: g for g in generations.values()}.values()))
     store.put_scores(score_rows)
-    for row in rows:
-        store.put_benchmark_result(row)
-    store.finish_run(run_id, "complete", {"results": to_jsonable(rows), "not_implemented": []})
-    return ImportOutcome(run_id, created, rows, len(score_rows))
+    stored = [store.put_benchmark_result(row, _scale(m)) for row, m in zip(rows, metrics, strict=True)]
+    store.finish_run(run_id, "complete", RunSummary(results=to_jsonable(stored)))
+    return ImportOutcome(run_id, created, stored, len(score_rows))
+
+
+def _scale(m: _Metric) -> Scale:
+    """A proportion is stored x100 like a native accuracy (PROPORTION); another metric as lm-eval reports it."""
+    points = 100.0 if m.is_proportion else 1.0
+    return Scale(points_per_unit=points, full=100.0, higher_is_better=m.higher_is_better is not False)
 
 
 def _step_tag(name: str) -> dict[str, str]:
@@ -469,18 +473,6 @@ def _upsert_run(
         "backend": BACKEND,
         "suite": None,
         "benchmarks": [r["benchmark"] for r in rows],
-        "settings": to_jsonable(
-            {
-                "source": BACKEND,
-                "imported_from": source,
-                "seed": config.get("random_seed"),
-                "limit": config.get("limit"),
-                "lm_eval_config": config,
-                "n-shot": results.get("n-shot"),
-                "date": results.get("date"),
-                "per_benchmark": {},  # native benchmarks only: imported ones cannot be re-planned or rescored
-            }
-        ),
         "environment": to_jsonable(
             {
                 **environment(),  # of the importing process; lm-eval's own versions follow
@@ -490,14 +482,20 @@ def _upsert_run(
             }
         ),
     }
-    with store.engine.connect() as conn:
-        existing = conn.execute(select(runs.c.tags).where(runs.c.id == run_id)).first()
+    extra = {
+        "imported_from": source,
+        "lm_eval_config": config,
+        "n-shot": results.get("n-shot"),
+        "date": results.get("date"),
+    }
+    settings = RunSettings(  # no per_benchmark: an imported run cannot be re-planned or rescored
+        seed=config.get("random_seed"), limit=config.get("limit"), source=BACKEND, extra=to_jsonable(extra)
+    )
+    existing = store.find_run(run_id)
     if existing is None:
-        store.create_run({"id": run_id, **values, "tags": tags})
+        store.create_run({"id": run_id, **values, "tags": tags}, settings)
         return True
-    with store.engine.begin() as conn:
-        merged = {**(existing[0] or {}), **tags}
-        conn.execute(update(runs).where(runs.c.id == run_id).values(**values, tags=merged, status="running"))
+    store.refresh_run(run_id, {**values, "tags": {**(existing["tags"] or {}), **tags}}, settings)
     return False
 
 

@@ -14,7 +14,7 @@ from typing import Any
 
 from tabulate import tabulate
 
-from fusebench.compare import RATING_BENCHMARKS, Comparison, Diff, ItemPair, PairedResult, RunInfo
+from fusebench.compare import Comparison, Diff, ItemPair, PairedResult, RunInfo
 from fusebench.history import GateResult, History
 from fusebench.spec import averaged
 
@@ -22,7 +22,6 @@ FORMATS = ("terminal", "markdown", "csv", "latex", "json")
 _TABLEFMT = {"terminal": "simple", "markdown": "github", "latex": "latex_booktabs"}
 MISSING = "missing"
 JUDGE_MISMATCH = "[!judge differs]"
-NORMALISED_NOTE = "normalised average: " + ", ".join(f"{b} x{f:g}" for b, f in RATING_BENCHMARKS.items())
 
 
 def _num(value: float | None, digits: int = 2) -> str:
@@ -86,6 +85,12 @@ def comparison_table(c: Comparison) -> tuple[list[str], list[list[str]]]:
     return headers, rows
 
 
+def normalised_note(c: Comparison) -> str:
+    """How the normalised average puts each benchmark on 0-100: the factors other than 1, from the stored scales."""
+    factors = [f"{r.benchmark} x{r.normaliser:g}" for r in c.rows if r.normaliser != 1.0]
+    return "normalised average: " + (", ".join(factors) if factors else "every benchmark already on 0-100")
+
+
 def comparison_notes(c: Comparison) -> list[str]:
     """Legend, method notes and the settings flags printed under the table."""
     lines = [f"{r.label}: run {r.id}, model {r.model}" + ("  (base)" if i == 0 else "") for i, r in enumerate(c.runs)]
@@ -97,7 +102,7 @@ def comparison_notes(c: Comparison) -> list[str]:
         "it (no variation: every item scored alike; n too small)"
     )
     k, total = len(c.averages.benchmarks), len(c.rows)
-    lines.append(f"averages over the {k} of {total} benchmarks every run has; {NORMALISED_NOTE}")
+    lines.append(f"averages over the {k} of {total} benchmarks every run has; {normalised_note(c)}")
     if c.judge_mismatches:
         lines.append(
             f"{JUDGE_MISMATCH} WARNING: {', '.join(c.judge_mismatches)} were judged by different judges in these "

@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 from fusebench.compare import (
-    RATING_BENCHMARKS,
     Comparison,
     RunData,
     compare_runs,
@@ -26,7 +25,7 @@ from fusebench.compare import (
 from fusebench.errors import UsageError
 from fusebench.history import History, history, step_key
 from fusebench.report.compare_table import comparison_notes, comparison_table
-from fusebench.store import Store
+from fusebench.store import Store, scale_of_result
 
 MAX_ITEMS_PER_BENCHMARK = 500
 MAX_TEXT_CHARS = 20000
@@ -103,7 +102,7 @@ def delta_chart_svg(c: Comparison) -> str:
     for row in c.rows:
         for i, d in enumerate(row.deltas):
             if d is not None:
-                f = RATING_BENCHMARKS.get(row.benchmark, 1.0)
+                f = row.normaliser
                 est, why = f * d.delta.estimate, d.delta.unavailable
                 lo, hi = (est, est) if why else (f * d.delta.low, f * d.delta.high)
                 entries.append((row.benchmark, i, est, lo, hi, why))
@@ -140,7 +139,7 @@ def delta_chart_svg(c: Comparison) -> str:
         )
     for v in (-span / 1.1, 0.0, span / 1.1):
         parts.append(_svg_text(x(v), height + 18, f"{v:+.1f}", "middle"))
-    parts.append(_svg_text(left + width / 2, height + 36, "Δ points (ratings x10)", "middle", 'class="axis"'))
+    parts.append(_svg_text(left + width / 2, height + 36, "Δ points (normalised to 0-100)", "middle", 'class="axis"'))
     parts.append("</svg>")
     return "".join(parts)
 
@@ -149,7 +148,7 @@ def history_chart_svg(h: History) -> str:
     """One line per benchmark across a family's steps (normalised points)."""
     numeric = [step_key(s)[0] for s in h.steps]
     xs = numeric if all(v != float("inf") for v in numeric) else list(range(len(h.steps)))
-    series = [(b, [None if v is None else v * RATING_BENCHMARKS.get(b, 1.0) for v in vals]) for _, b, vals in h.rows]
+    series = [(b, [None if v is None else v * h.scales[b].to_percent for v in vals]) for _, b, vals in h.rows]
     values = [v for _, vals in series for v in vals if v is not None]
     if not values:
         return "<p>No scores to plot.</p>"
@@ -193,10 +192,11 @@ def sample_data(store: Store, loaded: Sequence[RunData], limit: int = MAX_ITEMS_
     benches = sorted({b for r in loaded for b in r.items})
     for bench in benches:
         ids = sorted({sid for r in loaded for sid in r.items.get(bench, {})})
+        scale = scale_of_result(next(r.results[bench] for r in loaded if bench in r.results))
         flipped = {
             sid
             for sid in ids
-            if len({is_right(r.items[bench][sid], bench) for r in loaded if sid in r.items.get(bench, {})}) > 1
+            if len({is_right(r.items[bench][sid], scale) for r in loaded if sid in r.items.get(bench, {})}) > 1
         }
         chosen = sorted(ids, key=lambda s: (s not in flipped, natural_key(s)))[:limit]
         if len(ids) > limit:
@@ -218,7 +218,7 @@ def sample_data(store: Store, loaded: Sequence[RunData], limit: int = MAX_ITEMS_
                 runs_.append(
                     {
                         "score": score,
-                        "right": is_right(score, bench),
+                        "right": is_right(score, scale),
                         "extracted": s["extracted"],
                         "failed_extraction": s["reason"] in _FAILURE_REASONS,
                         "output": _clip(gen.get("output", "")),
