@@ -23,8 +23,7 @@ from tqdm import tqdm
 
 from fusebench.backends.base import Backend, GenParams
 from fusebench.errors import UsageError
-from fusebench.scorers.base import ScoreInput, get_scorer
-from fusebench.scoring import PARALLEL_SCORERS
+from fusebench.scorers.base import ScoreInput, get_scorer, lookup
 from fusebench_train.config import VERIFIABLE, FuseConfig, SourceModel
 from fusebench_train.prompts import TrainPrompt
 from fusebench_train.select import Scored
@@ -192,7 +191,9 @@ def score(
         bar.update(1)
 
     with bar:
-        parallel = [i for i in verifiable if by_id[rows[i]["prompt_id"]].scorer in PARALLEL_SCORERS]
+        scorers = {by_id[rows[i]["prompt_id"]].scorer for i in verifiable}
+        parallel_scorers = {s for s in scorers if s is not None and lookup(s).parallel}
+        parallel = [i for i in verifiable if by_id[rows[i]["prompt_id"]].scorer in parallel_scorers]
         with ThreadPoolExecutor() as pool:
             list(pool.map(check, parallel))
         for i in verifiable:

@@ -3,25 +3,27 @@
 Every judgment is keyed like a generation (judge fingerprint, prompt version, the judged outputs and their order, the
 rendered judge conversation, judge params, attempt) and stored in the `generations` table under the benchmark
 "judge:<id>", as soon as it arrives; a rerun sends only what is missing. An answer that cannot be parsed gets one
-more attempt (its own key: attempt 1; Arena-Hard's continuation prompt there, the same prompt elsewhere), then counts
-as a judge failure: shown, never scored as a win or a loss. A transport error is not stored: the judgment stays
-missing and the run incomplete, so that a rerun asks again.
+more attempt (its own key: attempt 1; the conversation the judge mode's `retry` gives), then counts as a judge
+failure: shown, never scored as a win or a loss. A transport error is not stored: the judgment stays missing and the
+run incomplete, so that a rerun asks again. What is judged, how a verdict is read and which logprobs the judge returns
+are the benchmark's judge mode's (fusebench.judging.modes).
 """
 
 from __future__ import annotations
 
-import os
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from fusebench.backends.base import Backend, Completion, Conversation, GenParams
-from fusebench.data import Item, read_rows, resolve_data_path
+from fusebench.data import Item
 from fusebench.errors import UsageError
-from fusebench.judging import prompts
-from fusebench.judging.verdicts import Verdict, parse_alignbench, parse_alpaca_eval, parse_pairwise, parse_rating
+from fusebench.judging.modes import get_mode
+from fusebench.judging.modes.base import JudgeTask
+from fusebench.judging.modes.base import judge_data_root as judge_data_root  # re-exported for evaluate
+from fusebench.judging.modes.base import turn_text as turn_text  # re-exported for evaluate
+from fusebench.judging.verdicts import Verdict
 from fusebench.keys import stable_hash
 from fusebench.progress import CountProgress
 from fusebench.spec import BenchmarkSpec, JudgeSpec
@@ -29,7 +31,6 @@ from fusebench.speed import SpeedMeter
 from fusebench.store import Store, to_jsonable
 
 OPENAI_URL = "https://api.openai.com/v1"
-ALPACA_EVAL_LOGPROBS = 5  # the annotator config's top_logprobs
 
 
 @dataclass(frozen=True)
@@ -61,7 +62,7 @@ class JudgeOptions:
 
     def params(self, judge: JudgeSpec) -> GenParams:
         max_tokens = min(judge.max_tokens, self.max_tokens) if self.max_tokens else judge.max_tokens
-        logprobs = ALPACA_EVAL_LOGPROBS if judge.mode == "alpaca_eval" else 0
+        logprobs = get_mode(judge.mode).logprobs
         return GenParams(max_new_tokens=max_tokens, temperature=judge.temperature, logprobs=logprobs)
 
     def describe(self, judge: JudgeSpec) -> dict[str, Any]:
@@ -91,157 +92,11 @@ def make_judge_backend(options: JudgeOptions, model: str) -> Backend:
 # ---- what to judge ---------------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class JudgeTask:
-    """One judgment to obtain: one item's output(s) in one slot (Arena-Hard game 1/2, MT-Bench turn 1/2)."""
-
-    benchmark: str
-    sample_id: str
-    slot: int
-    conversation: Conversation
-    judged: dict[str, Any]  # the judged outputs in the order shown: part of the cache key
-    context: dict[str, Any] = field(default_factory=dict)  # what parsing and aggregation need
-    preset: Verdict | None = None  # decided without a judge (AlpacaEval: identical outputs tie at 1.5)
-
-
-def turn_text(item: Item, spec: BenchmarkSpec, turn: int) -> str:
-    """The user's text of turn `turn` (0-based): an entry of prompt.turns_field (string or {"content": ...})."""
-    if not spec.prompt.turns_field:
-        return item.input
-    try:
-        entry = item.row[spec.prompt.turns_field][turn]
-    except (KeyError, IndexError, TypeError) as exc:
-        raise UsageError(f"{spec.id} item {item.id}: no turn {turn + 1} in {spec.prompt.turns_field!r}") from exc
-    return str(entry["content"] if isinstance(entry, dict) else entry)
-
-
-def judge_data_root(judge: JudgeSpec) -> Path | None:
-    """The local folder named by the spec's data_dir_env (AlignBench), or None when the spec has none."""
-    if not judge.data_dir_env:
-        return None
-    value = os.environ.get(judge.data_dir_env)
-    if not value or not Path(value).is_dir():
-        raise UsageError(
-            f"set {judge.data_dir_env} to a local copy of the benchmark's repository (its files carry no license, "
-            "so fusebench does not ship them)"
-        )
-    return Path(value)
-
-
-def _judge_file(judge: JudgeSpec, name: str | None, what: str) -> Path:
-    if not name:
-        raise UsageError(f"judge spec has no {what}")
-    root = judge_data_root(judge)
-    path = root / name if root else resolve_data_path(name)
-    if not path.is_file():
-        raise UsageError(f"judge {what} not found: {path}")
-    return path
-
-
-def _answers_by_question(path: Path) -> dict[str, list[str]]:
-    """FastChat / Arena-Hard answer files: question_id -> the turns of the first choice."""
-    out = {}
-    for row in read_rows(path):
-        turns = row["choices"][0]["turns"]
-        out[str(row["question_id"])] = [t["content"] if isinstance(t, dict) else str(t) for t in turns]
-    return out
-
-
 def build_tasks(spec: BenchmarkSpec, items: Sequence[Item], outputs: dict[str, list[str]]) -> list[JudgeTask]:
-    """The judgments a benchmark needs: outputs maps item id -> the model's answer per turn (first sample)."""
-    judge = spec.judge
-    assert judge is not None
-    builder = {
-        "pairwise": _pairwise_tasks,
-        "single": _single_tasks,
-        "alpaca_eval": _alpaca_tasks,
-        "alignbench": _alignbench_tasks,
-    }[judge.mode]
-    return builder(spec, judge, items, outputs)
-
-
-def _pairwise_tasks(
-    spec: BenchmarkSpec, judge: JudgeSpec, items: Sequence[Item], outputs: dict[str, list[str]]
-) -> list[JudgeTask]:
-    prompt = prompts.ArenaHardPrompt.load(_judge_file(judge, judge.prompt_file, "prompt_file"))
-    baseline = _answers_by_question(_judge_file(judge, judge.baseline_file, "baseline_file"))
-    tasks = []
-    for item in items:
-        if item.id not in baseline:
-            raise UsageError(f"{spec.id}: no {judge.baseline} answer for question {item.id}")
-        question, model, base = turn_text(item, spec, 0), outputs[item.id][0], baseline[item.id][0]
-        for slot, (a, b) in ((1, (base, model)), (2, (model, base))):
-            conv = prompt.messages(question, a, b)
-            tasks.append(JudgeTask(spec.id, item.id, slot, conv, {"A": a, "B": b}))
-    return tasks
-
-
-def _single_tasks(
-    spec: BenchmarkSpec, judge: JudgeSpec, items: Sequence[Item], outputs: dict[str, list[str]]
-) -> list[JudgeTask]:
-    prompt = prompts.MTBenchPrompts.load(_judge_file(judge, judge.prompt_file, "prompt_file"))
-    references = _answers_by_question(_judge_file(judge, judge.reference_file, "reference_file"))
-    tasks = []
-    for item in items:
-        category = str(item.row.get("category", ""))
-        answers = outputs[item.id]
-        questions = [turn_text(item, spec, t) for t in range(len(answers))]
-        for turn in range(1, len(answers) + 1):
-            conv = prompt.messages(category, turn, questions, answers, references.get(item.id))
-            judged = {"answers": answers[:turn]}
-            tasks.append(JudgeTask(spec.id, item.id, turn, conv, judged, {"category": category}))
-    return tasks
-
-
-def _alpaca_tasks(
-    spec: BenchmarkSpec, judge: JudgeSpec, items: Sequence[Item], outputs: dict[str, list[str]]
-) -> list[JudgeTask]:
-    template = _judge_file(judge, judge.prompt_file, "prompt_file").read_text(encoding="utf-8")
-    tasks = []
-    for item in items:
-        instruction, reference, output = item.input, str(item.target), outputs[item.id][0]
-        switched = prompts.alpaca_eval_switched(instruction)
-        first, second = (output, reference) if switched else (reference, output)
-        conv = prompts.alpaca_eval_messages(template, instruction, first, second)
-        context = {"model_token": "m" if switched else "M", "instruction": instruction, "reference": reference}
-        preset = Verdict(1.5, "identical outputs") if output == reference else None
-        tasks.append(JudgeTask(spec.id, item.id, 1, conv, {"m": first, "M": second}, context, preset))
-    return tasks
-
-
-def _alignbench_tasks(
-    spec: BenchmarkSpec, judge: JudgeSpec, items: Sequence[Item], outputs: dict[str, list[str]]
-) -> list[JudgeTask]:
-    root = judge_data_root(judge)
-    assert root is not None
-    prompt = prompts.AlignBenchPrompt.load(root)
-    tasks = []
-    for item in items:
-        row, answer = item.row, outputs[item.id][0]
-        conv = prompt.messages(row["category"], row["subcategory"], row["question"], row["reference"], answer)
-        tasks.append(JudgeTask(spec.id, item.id, 1, conv, {"answer": answer}, {"category": row["category"]}))
-    return tasks
-
-
-# ---- verdicts --------------------------------------------------------------------------------------------------
-
-
-def parse_judgment(mode: str, task: JudgeTask, texts: Sequence[str], meta: dict[str, Any]) -> Verdict:
-    """The verdict of a task's answer(s) so far: texts holds attempt 0 (and 1); meta is the last attempt's."""
-    if mode == "pairwise":  # Arena-Hard parses the concatenation of its attempts
-        return parse_pairwise("".join("\n" + t for t in texts))
-    if mode == "single":
-        return parse_rating(texts[-1])
-    if mode == "alignbench":
-        return parse_alignbench(texts[-1])
-    return parse_alpaca_eval(texts[-1], meta.get("logprobs"), task.context["model_token"])
-
-
-def retry_conversation(mode: str, task: JudgeTask, first_answer: str) -> Conversation:
-    """The conversation of the second attempt: Arena-Hard asks to finish with a label; the others ask again."""
-    if mode == "pairwise":
-        return prompts.arena_hard_continuation(task.conversation, first_answer)
-    return task.conversation
+    """The judgments a benchmark needs, as its judge mode builds them: outputs maps item id -> the model's answer
+    per turn (first sample)."""
+    assert spec.judge is not None
+    return get_mode(spec.judge.mode).tasks(spec, items, outputs)
 
 
 # ---- running ---------------------------------------------------------------------------------------------------
@@ -373,7 +228,7 @@ class JudgeStage:
         prices = self.options.prices(judge)
         usage = JudgeUsage(cost_usd=0.0)
         judgments = [Judgment(t, t.preset) for t in tasks]
-        mode = judge.mode
+        mode = get_mode(judge.mode)
         # attempt 0, then attempt 1 for the unparsable ones
         pending = [(j, j.task.conversation) for j in judgments if j.verdict is None]
         for attempt in (0, 1):
@@ -390,11 +245,11 @@ class JudgeStage:
                 if key not in stored:
                     continue  # unjudged: budget, transport error, or no backend
                 j.rows.append(stored[key])
-                verdict = parse_judgment(mode, j.task, [r["output"] for r in j.rows], stored[key].get("meta") or {})
+                verdict = mode.parse(j.task, [r["output"] for r in j.rows], stored[key].get("meta") or {})
                 j.verdict = verdict
                 if attempt == 0 and not verdict.ok and verdict.retry:
                     j.verdict = None  # the second attempt decides
-                    pending.append((j, retry_conversation(mode, j.task, stored[key]["output"])))
+                    pending.append((j, mode.retry(j.task, stored[key]["output"])))
         return BenchmarkJudgments(spec, self.describe(spec), judgments, usage)
 
     def _key(

@@ -562,25 +562,25 @@ def _score(name: str, inp: ScoreInput) -> Score:
     return score_many([inp], name, workers=1)[0]
 
 
-@register("humaneval")
+@register("humaneval", parallel=True)  # sandboxed runs wait on subprocesses
 def score_humaneval(inp: ScoreInput) -> Score:
     """HumanEval pass (1.0) or fail (0.0) of the model's answer, with the failure in `reason`."""
     return _score("humaneval", inp)
 
 
-@register("mbpp")
+@register("mbpp", parallel=True)  # sandboxed runs wait on subprocesses
 def score_mbpp(inp: ScoreInput) -> Score:
     """MBPP: original rows on their asserts; MBPP+ rows on base tests (value) and plus tests (in `reason`)."""
     return _score("mbpp", inp)
 
 
-@register("mbpp_base")
+@register("mbpp_base", parallel=True)  # sandboxed runs wait on subprocesses
 def score_mbpp_base(inp: ScoreInput) -> Score:
     """MBPP+ base tests (EvalPlus "base"); original MBPP rows on their asserts."""
     return _score("mbpp_base", inp)
 
 
-@register("mbpp_plus")
+@register("mbpp_plus", parallel=True)  # sandboxed runs wait on subprocesses
 def score_mbpp_plus(inp: ScoreInput) -> Score:
     """MBPP+ base + plus tests (EvalPlus "plus")."""
     return _score("mbpp_plus", inp)

@@ -18,7 +18,7 @@ from __future__ import annotations
 import ast
 import difflib
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from io import StringIO
 from typing import Any
 
@@ -27,8 +27,9 @@ import pandas as pd
 from rapidfuzz.distance import Levenshtein
 
 from fusebench.errors import UsageError
-from fusebench.scorers.base import Score, ScoreInput, register
+from fusebench.scorers.base import Rows, Score, ScoreInput, register
 from fusebench.scorers.math import is_equivalent, last_boxed
+from fusebench.stats import Interval, grouped_mean_ci
 
 TASK_CATEGORY = {
     "AMPS_Hard": "math",
@@ -329,7 +330,13 @@ def score_task(task: str, ground_truth: Any, answer: str, question: str = "", su
     raise UsageError(f"livebench: task {task!r} is not ground-truth scored here (covered: {', '.join(TASK_CATEGORY)})")
 
 
-@register("livebench")
+def livebench_interval(item_means: Mapping[str, float], rows: Rows) -> Interval:
+    """LiveBench's headline: the mean over categories of the mean over their tasks, with a bootstrap CI."""
+    groups = [(str(rows[i]["category"]), str(rows[i]["task"])) for i in item_means]
+    return grouped_mean_ci(list(item_means.values()), groups)
+
+
+@register("livebench", aggregate=livebench_interval)
 def score_livebench(inp: ScoreInput) -> Score:
     """A LiveBench-0831 answer scored against the question's ground truth (inp.item is the LiveBench question)."""
     task = inp.item.get("task")

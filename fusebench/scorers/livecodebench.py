@@ -136,7 +136,7 @@ def _verdict(outcome: Outcome) -> str:
     return f"{outcome.status}: {outcome.reason}"
 
 
-@register("livecodebench")
+@register("livecodebench", parallel=True)  # sandboxed runs wait on subprocesses
 def score_livecodebench(inp: ScoreInput) -> Score:
     """1.0 if the answer's code passes all of the problem's tests, else 0.0 with the first failure in `reason`."""
     if "tests" not in inp.item:

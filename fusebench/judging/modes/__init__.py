@@ -1,0 +1,60 @@
+"""Judge modes, by name, in one lazy registry: a mode's module is imported the first time its name is asked for.
+
+Built-ins: pairwise (Arena-Hard), single (MT-Bench), alpaca_eval (AlpacaEval 2.0), alignbench (AlignBench). Packages
+add modes through the `fusebench.judge_modes` entry-point group (name = "module:Class", a JudgeMode subclass or
+instance); a spec names its mode in `judge.mode`.
+"""
+
+from __future__ import annotations
+
+import importlib
+from functools import cache
+from importlib.metadata import EntryPoint, entry_points
+from typing import TYPE_CHECKING, Any
+
+from fusebench.errors import UsageError
+
+if TYPE_CHECKING:
+    from fusebench.judging.modes.base import JudgeMode
+
+ENTRY_POINT_GROUP = "fusebench.judge_modes"
+
+BUILTIN: dict[str, str] = {
+    "pairwise": "fusebench.judging.modes.pairwise:Pairwise",
+    "single": "fusebench.judging.modes.single:Single",
+    "alpaca_eval": "fusebench.judging.modes.alpaca_eval:AlpacaEval",
+    "alignbench": "fusebench.judging.modes.alignbench:AlignBench",
+}
+
+
+@cache
+def _plugins() -> dict[str, EntryPoint]:
+    return {ep.name: ep for ep in entry_points(group=ENTRY_POINT_GROUP)}
+
+
+def known_names() -> set[str]:
+    """Every judge mode that can be loaded: the built-ins and the installed packages' entry points."""
+    return set(BUILTIN) | set(_plugins())
+
+
+def is_known(name: str) -> bool:
+    """Whether `name` names a judge mode, without importing any mode."""
+    return name in BUILTIN or name in _plugins()
+
+
+@cache
+def get_mode(name: str) -> JudgeMode:
+    """The judge mode registered as `name` (UsageError when there is none)."""
+    from fusebench.judging.modes.base import JudgeMode
+
+    if name in BUILTIN:
+        module, attr = BUILTIN[name].split(":")
+        found: Any = getattr(importlib.import_module(module), attr)
+    elif name in _plugins():
+        found = _plugins()[name].load()
+    else:
+        raise UsageError(f"unknown judge mode {name!r}; known: {', '.join(sorted(known_names()))}")
+    mode = found() if isinstance(found, type) else found
+    if not isinstance(mode, JudgeMode):
+        raise UsageError(f"judge mode {name!r} is not a fusebench.judging.modes.base.JudgeMode: {mode!r}")
+    return mode
