@@ -190,3 +190,17 @@ def test_stats_record_load_time_weights_and_decode_steps(backend: HFBackend) -> 
     assert stats.weights_bytes == 4 * n_params  # float32
     assert stats.decode_steps >= 4 and stats.decode_rows >= stats.decode_steps
     assert 0 < stats.prefill_s < stats.generate_s
+
+
+def test_a_tokenizer_without_a_pad_token_still_batches(backend: HFBackend) -> None:
+    # transformers 5.17 loads this GGUF's tokenizer with no pad token (5.19 sets one): `tokenizer.pad` then raised
+    # "Asking to pad but the tokenizer does not have a padding token" on every batch (seen on a GPU machine)
+    params = GenParams(max_new_tokens=16)
+    expected = _by_index(backend, PROMPTS, params)
+    saved = backend.tokenizer.pad_token
+    backend.tokenizer.pad_token = None
+    try:
+        assert backend.tokenizer.pad_token_id is None
+        assert _by_index(backend, PROMPTS, params) == expected
+    finally:
+        backend.tokenizer.pad_token = saved

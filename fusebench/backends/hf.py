@@ -112,6 +112,19 @@ class StepReporter(StoppingCriteria):
         return finished  # type: ignore[return-value]
 
 
+def left_pad(rows: Sequence[list[int]], pad_id: int) -> dict[str, torch.Tensor]:
+    """Token rows left-padded to one length, with their attention mask (no tokenizer needed: some transformers
+    versions load a GGUF tokenizer without a pad token, and `tokenizer.pad` then refuses)."""
+    width = max(len(r) for r in rows)
+    ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(rows), width), dtype=torch.long)
+    for i, row in enumerate(rows):
+        if row:
+            ids[i, width - len(row) :] = torch.tensor(row, dtype=torch.long)
+            mask[i, width - len(row) :] = 1
+    return {"input_ids": ids, "attention_mask": mask}
+
+
 class HFBackend:
     """A transformers causal LM behind the Backend protocol."""
 
@@ -192,7 +205,7 @@ class HFBackend:
         # Greedy samples are identical: generate once per prompt, repeat. Sampling: n rows per prompt, each drawing
         # from its own seed (hf_sampling), so a sample does not depend on its batch.
         rows_in = prompts if params.greedy else [p for p in prompts for _ in range(params.n)]
-        enc = self.tokenizer.pad({"input_ids": rows_in}, padding=True, padding_side="left", return_tensors="pt")
+        enc = left_pad(rows_in, self.pad_id)
         gen_kwargs: dict[str, Any] = {"do_sample": False, "temperature": None, "top_p": None, "top_k": None}
         if not params.greedy:
             seeds = [sample_seed(params.seed, p, j) for p in prompts for j in range(params.n)]
