@@ -16,10 +16,11 @@ class GenerationWriter:
     """Commits completions as they arrive, on a committer thread, while the producer goes on (a backend decoding
     its next batch): a batch's answers are in the store within milliseconds of the batch's end, not when the next
     batch ends. Rows that arrive during a commit go together in the next one. `flush()` commits what is buffered
-    and stops the thread (call it in a `finally`); a later `add()` starts it again."""
+    and stops the thread (call it in a `finally`); a later `add()` starts it again. `judgments`: the rows are
+    judge answers (Store.put_judgments), else generations."""
 
-    def __init__(self, store: Store) -> None:
-        self.store = store
+    def __init__(self, store: Store, judgments: bool = False) -> None:
+        self._put = store.put_judgments if judgments else store.put_generations
         self._rows: list[dict[str, Any]] = []
         self._wake = threading.Condition()
         self._stopping = False
@@ -51,7 +52,7 @@ class GenerationWriter:
         with self._wake:
             self._thread = None
             if self._rows and self._error is None:  # the thread stopped before these (a race with a later add)
-                self.store.put_generations(self._rows)
+                self._put(self._rows)
                 self._rows = []
             self._raise_error()
         if interrupted is not None:
@@ -66,7 +67,7 @@ class GenerationWriter:
             if not rows:
                 return
             try:
-                self.store.put_generations(rows)
+                self._put(rows)
             except BaseException as exc:  # raised in the producer's thread by its next add() or flush()
                 with self._wake:
                     self._error = exc

@@ -64,7 +64,7 @@ def _by_bench(payload: dict[str, Any]) -> dict[str, dict[str, Any]]:
 def _judge_rows(db: Path) -> int:
     try:
         with sqlite3.connect(db) as conn:
-            return int(conn.execute("select count(*) from generations where benchmark like 'judge:%'").fetchone()[0])
+            return int(conn.execute("select count(*) from judgments").fetchone()[0])
     except sqlite3.OperationalError:
         return 0
 

@@ -1,8 +1,8 @@
 """The judge stage: judge stored contestant outputs through the store's cache, within an optional budget.
 
 Every judgment is keyed like a generation (judge fingerprint, prompt version, the judged outputs and their order, the
-rendered judge conversation, judge params, attempt) and stored in the `generations` table under the benchmark
-"judge:<id>", as soon as it arrives; a rerun sends only what is missing. An answer that cannot be parsed gets one
+rendered judge conversation, judge params, attempt) and stored in the store's judgments (with the item, slot and
+attempt) as soon as it arrives; a rerun sends only what is missing. An answer that cannot be parsed gets one
 more attempt (its own key: attempt 1; the conversation the judge mode's `retry` gives), then counts as a judge
 failure: shown, never scored as a win or a loss. A transport error is not stored: the judgment stays missing and the
 run incomplete, so that a rerun asks again. What is judged, how a verdict is read and which logprobs the judge returns
@@ -233,7 +233,7 @@ class JudgeStage:
         pending = [(j, j.task.conversation) for j in judgments if j.verdict is None]
         for attempt in (0, 1):
             keyed = [(j, conv, self._key(spec, j.task, conv, params, attempt, fingerprint)) for j, conv in pending]
-            stored = self.store.get_generations(k for _, _, k in keyed)
+            stored = self.store.get_judgments(k for _, _, k in keyed)
             for _, _, key in keyed:
                 if key in stored:
                     self._count(usage, stored[key], prices)
@@ -295,7 +295,7 @@ class JudgeStage:
         backend = self.backend(self.options.model_for(spec.judge))
         budget = self.options.budget_usd
         chunk = self.options.concurrency if budget is not None else len(missing)
-        writer = GenerationWriter(self.store)
+        writer = GenerationWriter(self.store, judgments=True)
         done: dict[str, dict[str, Any]] = {}
         bar = CountProgress(len(missing), f"judge:{spec.id}", "judgment", self.progress)
         try:
@@ -328,9 +328,10 @@ def _judgment_row(
 ) -> dict[str, Any]:
     return {
         "key": key,
-        "benchmark": f"judge:{spec.id}",
+        "benchmark": spec.id,
         "sample_id": task.sample_id,
-        "sample_index": 10 * task.slot + attempt,
+        "slot": task.slot,
+        "attempt": attempt,
         "prompt": conv,
         "output": completion.text,
         "prompt_tokens": completion.prompt_tokens,
