@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -46,7 +46,6 @@ class RunData:
     info: RunInfo
     results: dict[str, dict[str, Any]]  # benchmark -> its stored result row (Store.get_benchmark_results)
     items: dict[str, dict[str, float]]  # benchmark -> sample_id -> mean score over the item's samples
-    settings: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -135,7 +134,7 @@ def load_runs(store: Store, refs: Sequence[str], benchmarks: Sequence[str] | Non
         results = {r["benchmark"]: r for r in store.get_benchmark_results(run["id"])}
         if benchmarks is not None:
             results = {b: r for b, r in results.items() if b in benchmarks}
-        loaded.append(RunData(info, results, store.item_means(run["id"], benchmarks), run["settings"] or {}))
+        loaded.append(RunData(info, results, store.item_means(run["id"], benchmarks)))
     if benchmarks is not None:
         unknown = sorted(set(benchmarks) - {b for d in loaded for b in d.results})
         if unknown:

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from fusebench.cli import main
-from fusebench.scale import PROPORTION, RATING_10
+from fusebench.scale import PROPORTION, RATING_10, Scale
 from fusebench.store import RunSettings, RunSummary, Store
 
 CATEGORY = {
@@ -43,8 +43,10 @@ def add_run(
     details: dict[str, Any] | None = None,
     item_ids: Mapping[str, Sequence[str]] | None = None,
     outputs: Callable[[str, str, int], str] | None = None,
+    scales: Mapping[str, Scale] | None = None,
 ) -> None:
-    """Store one run: per benchmark, one score per item (or a list per item for several samples)."""
+    """Store one run: per benchmark, one score per item (or a list per item for several samples), on the scale given
+    (default: mt_bench's 1-10 rating, else a proportion)."""
     store.create_run(
         {
             "id": run_id,
@@ -93,15 +95,15 @@ def add_run(
                 )
         store.put_generations(gen_rows)
         store.put_scores(score_rows)
-        unit = 1.0 if bench == "mt_bench" else 100.0
-        score = unit * sum(means) / len(means)
+        scale = (scales or {}).get(bench, RATING_10 if bench == "mt_bench" else PROPORTION)
+        score = scale.points_per_unit * sum(means) / len(means)
         store.put_benchmark_result(
             {
                 "run_id": run_id,
                 "benchmark": bench,
                 "version": version,
-                "category": CATEGORY[bench],
-                "metric": "rating" if bench == "mt_bench" else "accuracy",
+                "category": CATEGORY.get(bench, "general"),
+                "metric": "rating" if scale == RATING_10 else "accuracy",
                 "n": len(ids),
                 "score": score,
                 "ci_low": score,
@@ -111,7 +113,7 @@ def add_run(
                 "data_checksum": f"sum-{len(ids)}",
                 "details": details or {},
             },
-            RATING_10 if bench == "mt_bench" else PROPORTION,
+            scale,
         )
     store.finish_run(run_id, status, RunSummary())
 

@@ -9,6 +9,7 @@ from test_compare_support import add_run, binary
 
 from fusebench.errors import UsageError
 from fusebench.history import gate, history, set_tags
+from fusebench.scale import RATING_10, Scale
 from fusebench.store import Store
 
 pytest_plugins = ["test_compare_support"]  # the store and cli fixtures
@@ -34,6 +35,26 @@ def test_gate_fails_on_significant_drop(gated: Store) -> None:
     d = failure.row.deltas[0]
     assert d is not None and d.delta.estimate == pytest.approx(-20.0)
     assert d.p == pytest.approx(2 / 2**20) and d.p_holm == pytest.approx(2 * 2 / 2**20)  # Holm over 2 benchmarks
+
+
+def test_gate_reads_each_benchmarks_stored_scale_not_its_name(store: Store) -> None:
+    """A 1-10 rated benchmark no code knows by name (a team's own judged benchmark): a 0.6 drop in rating is 6
+    points, so a 3-point allowance fails it and a 7-point one passes. A lower-is-better score that rises drops."""
+    base = [float(3 + i % 7) for i in range(60)]
+    worse = [max(1.0, r - (0.5 if i % 5 else 1.0)) for i, r in enumerate(base)]  # mean drop 0.6
+    errors = [0.0] * 40 + [1.0] * 20
+    more_errors = [0.0] * 20 + [1.0] * 40
+    lower = Scale(100.0, 100.0, higher_is_better=False)
+    scales = {"house_rating": RATING_10, "error_rate": lower}
+    add_run(store, "base", "org/base", {"house_rating": base, "error_rate": errors}, scales=scales)
+    add_run(store, "cand", "org/cand", {"house_rating": worse, "error_rate": errors}, scales=scales)
+    add_run(store, "erring", "org/erring", {"house_rating": base, "error_rate": more_errors}, scales=scales)
+    (failure,) = gate(store, "cand", "base", max_drop=3.0).failures
+    assert failure.benchmark == "house_rating" and failure.reason.startswith("dropped 6.00 points")
+    assert gate(store, "cand", "base", max_drop=7.0).passed
+    (failure,) = gate(store, "erring", "base", max_drop=1.0).failures
+    assert failure.benchmark == "error_rate" and failure.reason.startswith("dropped 33.33 points")
+    assert gate(store, "base", "erring", max_drop=1.0).passed  # fewer errors: a gain, not a drop
 
 
 def test_gate_tolerates_drops_below_max_drop_or_not_significant(gated: Store) -> None:
