@@ -1,6 +1,8 @@
 """Scorers, by name, in one lazy registry: a scorer's module is imported the first time its name is asked for, so a
 command that scores nothing imports none of them (math-verify and sympy alone take most of a second). Packages add
-scorers through the `fusebench.scorers` entry-point group (name = "module:function")."""
+scorers through the `fusebench.scorers` entry-point group: "module:function" (a default scorer: 0-100, mean CI,
+serial) or "module:Class" / "module:object" (a fusebench.scorers.base.Scorer, which owns its scale, aggregation and
+parallelism)."""
 
 from __future__ import annotations
 
