@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+from collections.abc import Iterator
+from importlib.metadata import EntryPoint
 from pathlib import Path
 
 import pytest
@@ -136,3 +139,146 @@ def test_limited_load_reads_the_same_first_items(bench: str, limit: int) -> None
     assert (limited.source, limited.checksum) == (full.source, full.checksum)
     if bench == "mmlu_pro":
         assert type(limited.items[0].row["options"]) is list and len(full.items) == 12032
+
+
+# --- spec folders: the bundled one, entry points, --include-path, $FUSEBENCH_INCLUDE_PATH ---------------------------
+
+SUMS = """\
+id: {id}
+version: 1
+category: math
+data:
+  path: data/sums.jsonl
+  input_field: q
+  target_field: a
+  prepare: {prepare}
+scorer: math
+"""
+
+
+def _folder(root: Path, spec_id: str = "sums", prepare: str = "null") -> Path:
+    """A plain spec folder: one spec, its data beside it (relative path), a suite."""
+    (root / "data").mkdir(parents=True)
+    (root / "suites").mkdir()
+    (root / f"{spec_id}.yaml").write_text(SUMS.format(id=spec_id, prepare=prepare))
+    (root / "data" / "sums.jsonl").write_text('{"q": "1 + 2?", "a": "3"}\n{"q": "2 + 2?", "a": "4"}\n')
+    (root / "suites" / f"{spec_id}_suite.yaml").write_text(f"id: {spec_id}_suite\nbenchmarks: [{spec_id}, gsm8k]\n")
+    return root
+
+
+@pytest.fixture
+def folders(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """No --include-path, no $FUSEBENCH_INCLUDE_PATH and no installed entry points but the ones a test gives."""
+    from fusebench import spec
+
+    monkeypatch.setattr(spec, "_included", [])
+    monkeypatch.delenv("FUSEBENCH_INCLUDE_PATH", raising=False)
+    monkeypatch.setattr(spec, "entry_points", lambda group: [])
+    spec._entry_point_folders.cache_clear()
+    yield
+    spec._entry_point_folders.cache_clear()
+
+
+def test_include_adds_a_folder_whose_data_resolves_beside_its_specs(folders: None, tmp_path: Path) -> None:
+    from fusebench.spec import include, spec_folders
+
+    mine = _folder(tmp_path / "mine")
+    include([mine])
+    assert spec_folders() == (benchmarks_dir(), mine)
+    sums = get_benchmark("sums")
+    assert "gsm8k" in all_benchmarks()  # added to the bundled ones, not instead of them
+    data = load_items(sums)
+    assert data.source == str(mine / "data" / "sums.jsonl") and [i.target for i in data.items] == ["3", "4"]
+    assert [e.benchmark for e in get_suite("sums_suite").entries] == ["sums", "gsm8k"]
+    assert get_suite("demo").id == "demo"
+
+
+def test_env_folders_are_added_in_order_and_a_folder_counts_once(
+    folders: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from fusebench.spec import spec_folders
+
+    a, b = _folder(tmp_path / "a", "sums_a"), _folder(tmp_path / "b", "sums_b")
+    monkeypatch.setenv("FUSEBENCH_INCLUDE_PATH", os.pathsep.join([str(a), str(b), str(a), ""]))
+    assert spec_folders() == (benchmarks_dir(), a, b)
+    assert {"sums_a", "sums_b", "gsm8k"} <= set(all_benchmarks())
+    monkeypatch.setenv("FUSEBENCH_INCLUDE_PATH", str(tmp_path / "missing"))
+    with pytest.raises(UsageError, match=r"spec folder .*missing \(from \$FUSEBENCH_INCLUDE_PATH\) is not a folder"):
+        spec_folders()
+
+
+def test_an_id_in_two_folders_is_broken_naming_both_files(folders: None, tmp_path: Path) -> None:
+    from fusebench.spec import broken_benchmarks, broken_suites, include
+
+    include([_folder(tmp_path / "a"), _folder(tmp_path / "b")])
+    both = f"{tmp_path / 'a' / 'sums.yaml'}, {tmp_path / 'b' / 'sums.yaml'}"
+    with pytest.raises(UsageError, match=f"benchmark 'sums' is defined twice: {both}"):
+        get_benchmark("sums")
+    assert set(broken_benchmarks()) == {"sums"} and get_benchmark("gsm8k").id == "gsm8k"
+    assert (
+        set(broken_suites()) == {"sums_suite"}
+        and "suite 'sums_suite' is defined twice" in broken_suites()["sums_suite"]
+    )
+
+
+def test_a_spec_cannot_set_its_folder(folders: None, tmp_path: Path) -> None:
+    from fusebench.spec import broken_benchmarks, include
+
+    mine = _folder(tmp_path / "mine")
+    spec = mine / "sums.yaml"
+    spec.write_text(spec.read_text().replace("data:\n", "data:\n  folder: /etc\n"))
+    include([mine])
+    assert broken_benchmarks()["sums"] == f"bad spec {spec}:4: unknown field data.folder"
+
+
+def _entry_point(name: str, value: str) -> EntryPoint:
+    """An installed package's entry point, as importlib.metadata reads it from a dist-info (installing a package per
+    unit test would cost seconds; tests/test_thirdparty_benchmark.py installs a real one)."""
+    return EntryPoint(name, value, "fusebench.benchmarks")
+
+
+def test_entry_points_name_a_package_folder_or_a_function(
+    folders: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from fusebench import spec
+
+    package = _folder(tmp_path / "site" / "acme_specs", "acme_pkg")
+    (package / "__init__.py").write_text("")
+    other = _folder(tmp_path / "other", "acme_fn")
+    (tmp_path / "site" / "acme_locator.py").write_text(f"def folder():\n    return {str(other)!r}\n")
+    monkeypatch.syspath_prepend(str(tmp_path / "site"))
+    eps = [_entry_point("b", "acme_locator:folder"), _entry_point("a", "acme_specs")]
+    monkeypatch.setattr(spec, "entry_points", lambda group: eps if group == "fusebench.benchmarks" else [])
+    assert spec.spec_folders() == (benchmarks_dir(), package, other)  # sorted by entry point name
+    assert load_items(get_benchmark("acme_pkg")).source == str(package / "data" / "sums.jsonl")
+    assert get_benchmark("acme_fn").data.folder == other
+
+
+def test_a_broken_entry_point_is_one_line_naming_it(folders: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    from fusebench import spec
+
+    eps = [_entry_point("gone", "no_such_package_here")]
+    monkeypatch.setattr(spec, "entry_points", lambda group: eps)
+    with pytest.raises(UsageError, match=r"^entry point gone = no_such_package_here \(group fusebench.benchmarks\): "):
+        spec.spec_folders()
+
+
+def test_preparers_come_from_the_registry_lazily_and_from_entry_points(
+    folders: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from fusebench import preparer_registry
+    from fusebench.spec import include
+
+    assert {"gpqa", "mmlu_redux", "livebench", "livecodebench"} <= preparer_registry.known_names()
+    (tmp_path / "acme_prep.py").write_text(
+        "def double(rows, spec):\n    return [{**r, 'a': str(2 * int(r['a']))} for r in rows]\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    ep = EntryPoint("acme_double", "acme_prep:double", "fusebench.preparers")
+    monkeypatch.setattr(preparer_registry, "_plugins", lambda: {ep.name: ep})
+    monkeypatch.setattr(preparer_registry, "_REGISTRY", dict(preparer_registry._REGISTRY))  # registers for this test
+    include([_folder(tmp_path / "mine", prepare="acme_double")])
+    assert "acme_double" in preparer_registry.known_names()
+    assert [i.target for i in load_items(get_benchmark("sums")).items] == ["6", "8"]
+    with pytest.raises(KeyError):
+        preparer_registry.get_preparer("nope")

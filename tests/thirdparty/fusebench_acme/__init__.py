@@ -1,0 +1,1 @@
+"""ACME's private fusebench benchmark: one-step sums, scored by the last number of the answer."""
