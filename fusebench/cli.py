@@ -94,7 +94,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
               "to resume", file=sys.stderr)  # fmt: skip
         return stop.exit_code
     folder = export_run(store, outcome.run_id, args.output_dir)
-    print(results_table(outcome.results, outcome.not_implemented, speed=outcome.speed))
+    print(results_table(outcome.results, speed=outcome.speed))
     print(
         f"\nrun {outcome.run_id}{' (resumed)' if outcome.resumed else ''}: "
         f"{outcome.model_calls} generated, {outcome.cached} from cache; per-sample logs in {folder}"
@@ -173,13 +173,13 @@ def cmd_models(args: argparse.Namespace) -> int:
 
 def cmd_show(args: argparse.Namespace) -> int:
     from fusebench.report.table import breakdown_table, results_table
+    from fusebench.store import RunSummary
 
     store = open_store(args)
     run = store.get_run(args.run_id)
     results = store.get_benchmark_results(run["id"])
     print(f"run {run['id']}  model {run['model']}  backend {run['backend']}  status {run['status']}")
-    summary = run["summary"] or {}
-    print(results_table(results, summary.get("not_implemented", []), speed=summary.get("speed")))
+    print(results_table(results, speed=RunSummary.from_json(run["summary"]).speed))
     groups = breakdown_table(results)
     if groups:
         print(f"\n{groups}")
@@ -200,8 +200,8 @@ def cmd_list(args: argparse.Namespace) -> int:
         if problem:
             broken[s.id] = problem
             continue
-        rows.append([s.id, s.category, s.size or "", s.metric, s.scorer, "yes" if s.implemented else "not yet"])
-    print(tabulate(rows, headers=["benchmark", "category", "size", "metric", "scorer", "implemented"]))
+        rows.append([s.id, s.category, s.size or "", s.metric, s.scorer])
+    print(tabulate(rows, headers=["benchmark", "category", "size", "metric", "scorer"]))
     for name, problem in sorted(broken.items()):
         print(f"BROKEN {name}: {problem}")
     print()
@@ -222,7 +222,7 @@ def cmd_rescore(args: argparse.Namespace) -> int:
     results = rescore_run(store, args.run_id)
     run = store.get_run(args.run_id)
     export_run(store, run["id"], args.output_dir)
-    print(results_table(results, (run["summary"] or {}).get("not_implemented", [])))
+    print(results_table(results))
     if run["status"] != "complete":
         print(f"fusebench: run {run['id']} is INCOMPLETE ({describe_incomplete(run['summary']['incomplete'])}); "
               "rerun its eval to finish it", file=sys.stderr)  # fmt: skip

@@ -12,17 +12,16 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from fusebench.backends.base import Backend, Completion, Conversation, GenParams
-from fusebench.data import Item, LoadedData, load_items
 from fusebench.environment import environment
 from fusebench.errors import UsageError
 from fusebench.exits import Interrupted, signals_raise
 from fusebench.generation_writer import GenerationWriter
-from fusebench.keys import generation_key, stable_hash
+from fusebench.keys import stable_hash
+from fusebench.plan import PlannedBenchmark, Request, build_requests, gen_params, load_benchmark_items, plan_from_run
 from fusebench.preflight import check_planned, check_specs
 from fusebench.progress import GenerationProgress
-from fusebench.prompts import build_conversation
 from fusebench.scoring import JudgedScore, scale_of, score_benchmark, score_judged
-from fusebench.spec import BenchmarkSpec, get_benchmark, get_suite
+from fusebench.spec import get_benchmark, get_suite
 from fusebench.speed import SpeedMeter, engine_stats
 from fusebench.store import BenchmarkSettings, RunSettings, RunSummary, Store, now, to_jsonable
 
@@ -49,31 +48,6 @@ class EvalConfig:
     judge: JudgeOptions | None = None  # judged benchmarks: judge model, endpoint, budget (None: the specs' judges)
 
 
-@dataclass
-class PlannedBenchmark:
-    spec: BenchmarkSpec
-    data: LoadedData | None  # None: not implemented yet
-    params: GenParams | None
-    params_by: dict[str, GenParams] = field(default_factory=dict)  # spec.generation_by: value -> params
-
-    def params_for(self, item: Item) -> GenParams:
-        """The item's generation params: its generation_by value's, else the benchmark's."""
-        assert self.params is not None
-        by = self.spec.generation_by
-        return self.params_by.get(str(item.row.get(by.field)), self.params) if by else self.params
-
-
-@dataclass
-class Request:
-    benchmark: str
-    item: Item
-    sample_index: int
-    conversation: Conversation
-    key: str
-    params: GenParams
-    turn: int = 0  # 0-based; multi-turn benchmarks generate turn t after every answer of turn t-1 is stored
-
-
 def plan_benchmarks(config: EvalConfig) -> list[PlannedBenchmark]:
     """Resolve suite/benchmark names, load data and generation params. Fails before any model is loaded."""
     if config.limit is not None and config.limit < 1:
@@ -90,85 +64,15 @@ def plan_benchmarks(config: EvalConfig) -> list[PlannedBenchmark]:
     planned = []
     for name, suite_limit in entries:
         spec = get_benchmark(name)
-        if not spec.implemented:
-            planned.append(PlannedBenchmark(spec, None, None))
-            continue
         limits = [v for v in (suite_limit, config.limit) if v is not None]
         data = load_benchmark_items(spec, min(limits) if limits else None)
         overrides = {**suite_generation, **config.generation, "seed": config.seed}
-        params = _gen_params(name, {**spec.generation, **overrides})
+        params = gen_params(name, {**spec.generation, **overrides})
         by = spec.generation_by.values if spec.generation_by else {}
-        params_by = {v: _gen_params(name, {**spec.generation, **extra, **overrides}) for v, extra in by.items()}
+        params_by = {v: gen_params(name, {**spec.generation, **extra, **overrides}) for v, extra in by.items()}
         planned.append(PlannedBenchmark(spec, data, params, params_by))
     check_planned(planned)  # scorers, judge files: before the first generation
     return planned
-
-
-def _gen_params(benchmark: str, merged: dict[str, Any]) -> GenParams:
-    try:
-        return GenParams(**{**merged, "stop": tuple(merged.get("stop", ()))})
-    except (TypeError, ValueError) as exc:
-        raise UsageError(f"bad generation parameters for {benchmark}: {exc}") from exc
-
-
-def load_benchmark_items(spec: BenchmarkSpec, limit: int | None = None) -> LoadedData:
-    """load_items, plus what judged benchmarks need: data from a user-provided folder (judge.data_dir_env, for
-    AlignBench, whose files carry no license)."""
-    if spec.judge and spec.judge.data_dir_env and spec.data.path:
-        from fusebench.judging.stage import judge_data_root
-
-        root = judge_data_root(spec.judge)
-        assert root is not None
-        found = [p for p in (root / "data" / spec.data.path, root / spec.data.path) if p.is_file()]
-        if not found:
-            raise UsageError(f"{spec.id}: {spec.data.path} not found in {root} (nor in {root / 'data'})")
-        spec = replace(spec, data=replace(spec.data, path=str(found[0])))
-    return load_items(spec, limit)
-
-
-def _conversation(spec: BenchmarkSpec, item: Item, turn: int, history: Conversation | None) -> Conversation:
-    """The prompt of `turn`: the spec's template for turn 0; later turns extend the previous turn's conversation
-    (which ends with the model's own answer) with the next user message."""
-    from fusebench.judging.stage import turn_text
-
-    filled = replace(item, input=turn_text(item, spec, turn)) if spec.prompt.turns_field else item
-    if history is None:
-        return build_conversation(spec.prompt, filled)
-    return [*history, *build_conversation(replace(spec.prompt, system=None), filled)]
-
-
-def build_requests(
-    planned: Sequence[PlannedBenchmark],
-    fingerprint: dict[str, Any],
-    turn: int = 0,
-    history: dict[tuple[str, str, int], Conversation] | None = None,
-) -> list[Request]:
-    """Requests of one turn; for turn > 0, `history` maps (benchmark, item, sample) to the conversation so far."""
-    requests = []
-    for p in planned:
-        if p.data is None or p.params is None or p.spec.turns <= turn:
-            continue
-        for item in p.data.items:
-            item_params = p.params_for(item)
-            params = item_params.to_dict()
-            if p.spec.turns > 1:
-                params = {**params, "turn": turn}
-            for j in range(item_params.n):
-                if history is not None and (p.spec.id, item.id, j) not in history:
-                    continue  # its previous turn has no answer (a failed request): nothing to build on
-                previous = history[(p.spec.id, item.id, j)] if history is not None else None
-                conv = _conversation(p.spec, item, turn, previous)
-                key = generation_key(
-                    model_fingerprint=fingerprint,
-                    benchmark=p.spec.generation_id,
-                    benchmark_version=p.spec.version,
-                    sample_id=item.id,
-                    sample_index=j,
-                    prompt=conv,
-                    gen_params=params,
-                )
-                requests.append(Request(p.spec.id, item, j, conv, key, item_params, turn))
-    return requests
 
 
 def next_turn_history(
@@ -266,14 +170,13 @@ class EvalOutcome:
     model_calls: int
     cached: int
     results: list[dict[str, Any]]
-    not_implemented: list[str]
     status: str = "complete"  # or "incomplete": failed model requests, judgments missing (budget, judge errors)
     incomplete: dict[str, dict[str, Any]] = field(default_factory=dict)  # benchmark -> missing count and reason
     speed: dict[str, Any] = field(default_factory=dict)  # summary["speed"]: fusebench.speed.SpeedMeter.record
 
 
 def _judged(planned: Sequence[PlannedBenchmark]) -> list[PlannedBenchmark]:
-    return [p for p in planned if p.spec.judge is not None and p.data is not None]
+    return [p for p in planned if p.spec.judge is not None]
 
 
 def _judge_stage(
@@ -344,7 +247,6 @@ def _run_eval(
         )
     else:
         store.mark_running(run_id, env)
-    not_implemented = [p.spec.id for p in planned if p.data is None]
     try:
         with meter.stage("generate"):
             requests, calls, cached = _generate_turns(config, store, backend, planned, fingerprint, meter)
@@ -367,7 +269,7 @@ def _run_eval(
     except BaseException:
         store.finish_run(run_id, "failed", None)
         raise
-    return EvalOutcome(run_id, resumed, calls, cached, results, not_implemented, status, incomplete, speed)
+    return EvalOutcome(run_id, resumed, calls, cached, results, status, incomplete, speed)
 
 
 def _run_settings(config: EvalConfig, planned: Sequence[PlannedBenchmark], stage: JudgeStage | None) -> RunSettings:
@@ -385,7 +287,6 @@ def _run_settings(config: EvalConfig, planned: Sequence[PlannedBenchmark], stage
             judge=judges.get(p.spec.id),
         )
         for p in planned
-        if p.data is not None and p.params is not None
     }
     options = None
     if stage is not None:
@@ -459,7 +360,7 @@ def _run_judges(
     judgments = {}
     used = {}
     for p in judged:
-        assert p.spec.judge is not None and p.data is not None
+        assert p.spec.judge is not None
         items = [i for i in p.data.items if i.id not in failed.get(p.spec.id, ())]
         tasks = build_tasks(p.spec, items, _model_outputs(requests, stored, p.spec.id))
         if fingerprints is None:
@@ -514,8 +415,6 @@ def score_run(
         by_bench[req.benchmark].append(req)
     results = []
     for p in planned:
-        if p.data is None or p.params is None:
-            continue
         failed_ids = (failed or {}).get(p.spec.id, set())
         if p.spec.judge is not None:
             if judgments is None or p.spec.id not in judgments:
@@ -562,7 +461,6 @@ def score_run(
 def _put_result(store: Store, p: PlannedBenchmark, row: dict[str, Any], failed_ids: set[str]) -> dict[str, Any]:
     """Store a result row; with failed items, without a score and with their count under details["errors"]."""
     if failed_ids:
-        assert p.data is not None
         row.update(
             n=len(p.data.items),
             score=None,
@@ -575,7 +473,6 @@ def _put_result(store: Store, p: PlannedBenchmark, row: dict[str, Any], failed_i
 
 def _generation_record(p: PlannedBenchmark) -> dict[str, Any]:
     """A result's generation params; per-item overrides (generation_by) under "by", keyed "field=value"."""
-    assert p.params is not None
     record = p.params.to_dict()
     by = p.spec.generation_by
     if by and p.params_by:
@@ -584,7 +481,6 @@ def _generation_record(p: PlannedBenchmark) -> dict[str, Any]:
 
 
 def _result_row(run_id: str, p: PlannedBenchmark) -> dict[str, Any]:
-    assert p.params is not None and p.data is not None
     return {
         "run_id": run_id,
         "benchmark": p.spec.id,
@@ -619,7 +515,6 @@ def _store_judged(
         ]
     )
     row = _result_row(run_id, p)
-    assert p.data is not None
     row.update(
         n=len(p.data.items),
         score=judged.score,
@@ -628,22 +523,6 @@ def _store_judged(
         details=to_jsonable(judged.details),
     )
     return row
-
-
-def plan_from_run(run: dict[str, Any]) -> list[PlannedBenchmark]:
-    """Rebuild a stored run's plan (same items, same params) to rescore it without a model."""
-    planned = []
-    settings = RunSettings.from_json(run["settings"])
-    for name in run["benchmarks"]:
-        spec = get_benchmark(name)
-        stored = settings.per_benchmark.get(name)
-        if stored is None:
-            planned.append(PlannedBenchmark(spec, None, None))
-            continue
-        data = load_benchmark_items(spec, stored.n_items)
-        params_by = {v: _gen_params(name, p) for v, p in stored.params_by.items()}
-        planned.append(PlannedBenchmark(spec, data, _gen_params(name, stored.params), params_by))
-    return planned
 
 
 def rescore_run(store: Store, run_id: str) -> list[dict[str, Any]]:

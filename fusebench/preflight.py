@@ -12,7 +12,7 @@ from fusebench.spec import BenchmarkSpec, spec_location
 from fusebench.targets import TRANSFORMS
 
 if TYPE_CHECKING:
-    from fusebench.evaluate import PlannedBenchmark
+    from fusebench.plan import PlannedBenchmark
 
 
 def preparer_names() -> set[str]:
@@ -23,8 +23,6 @@ def preparer_names() -> set[str]:
 def spec_problem(spec: BenchmarkSpec) -> str | None:
     """The first name a spec refers to that nothing provides (its scorer, preparer, target transform), as one line
     naming the file and line; None when all resolve. Loads no scorer and no data."""
-    if not spec.implemented:
-        return None
     if spec.judge is None and not scorers.is_known(spec.scorer):
         known = ", ".join(sorted(scorers.known_names()))
         return f"bad spec {spec_location(spec.id, 'scorer')}: unknown scorer {spec.scorer!r}; known: {known}"
@@ -54,8 +52,6 @@ def check_planned(planned: Sequence[PlannedBenchmark]) -> None:
     from fusebench.scorers.base import get_scorer
 
     for p in planned:
-        if p.data is None:
-            continue
         if p.spec.judge is None:
             get_scorer(p.spec.scorer)
         else:

@@ -167,7 +167,6 @@ class BenchmarkSpec:
     metric: str = "accuracy"
     size: int | None = None
     description: str = ""
-    implemented: bool = True
     breakdown_field: str | None = None  # item field to report per-group scores by (e.g. MMLU-Pro's category)
     cache_as: str | None = None  # share generations with another benchmark (same prompts, another scorer)
     turns: int = 1  # > 1: turn t sees the model's own answers to turns 1..t-1 (MT-Bench)
@@ -299,7 +298,7 @@ def parse_benchmark(
         raise UsageError(f"bad spec {where}: prompt.prefill and default_system drop are for single-turn benchmarks")
     if spec.turns < 1 or (spec.turns > 1 and not prompt.turns_field):
         raise UsageError(f"bad spec {where}: turns must be >= 1, and turns > 1 needs prompt.turns_field")
-    if spec.implemented and not (data_spec.path or data_spec.hub):
+    if not (data_spec.path or data_spec.hub):
         raise UsageError(f"bad spec {where}: data needs a path or a hub source")
     return spec
 

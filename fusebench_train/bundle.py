@@ -49,7 +49,7 @@ def code_sets(mbpp_rows: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], li
 
 
 def _plus_ids() -> list[str]:
-    from fusebench.evaluate import load_benchmark_items
+    from fusebench.plan import load_benchmark_items
     from fusebench.spec import get_benchmark
 
     return [item.id for item in load_benchmark_items(get_benchmark("mbpp_plus")).items]

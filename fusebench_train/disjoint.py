@@ -79,7 +79,7 @@ def strip_template(text: str, template: str | None) -> str:
 
 def benchmark_texts(benchmark: str) -> list[str]:
     """The inputs of a fusebench benchmark's items (its whole bundled or cached data set)."""
-    from fusebench.evaluate import load_benchmark_items
+    from fusebench.plan import load_benchmark_items
     from fusebench.spec import get_benchmark
 
     return [item.input for item in load_benchmark_items(get_benchmark(benchmark)).items]

@@ -167,7 +167,7 @@ def _overlaps(cfg: FuseConfig, benchmarks: list[tuple[str, int | None]]) -> tupl
     held_out: dict[str, list[str]] = {}
     for bench, _ in benchmarks:
         spec = get_benchmark(bench)
-        if not spec.implemented or spec.data.hub is not None or (spec.judge and spec.judge.data_dir_env):
+        if spec.data.hub is not None or (spec.judge and spec.judge.data_dir_env):
             continue  # hub data (offline here) or a user-provided folder: listed as unchecked
         try:  # the whole set, not only the evaluated items: a copy of any item is a leak
             held_out[bench] = benchmark_texts(bench)

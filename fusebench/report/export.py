@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from fusebench.report.table import results_table
-from fusebench.store import Store
+from fusebench.store import RunSettings, RunSummary, Store
 
 
 def _json_default(value: Any) -> Any:
@@ -20,10 +20,9 @@ def export_run(store: Store, run_id: str, output_dir: Path) -> Path:
     results = store.get_benchmark_results(run["id"])
     folder = output_dir / "runs" / run["id"]
     (folder / "samples").mkdir(parents=True, exist_ok=True)
-    not_implemented = (run["summary"] or {}).get("not_implemented", [])
-    payload = {"run": run, "results": results, "not_implemented": not_implemented}
+    payload = {"run": run, "results": results}
     _atomic_write(folder / "results.json", json.dumps(payload, indent=2, default=_json_default))
-    table = results_table(results, not_implemented, fmt="github", speed=(run["summary"] or {}).get("speed"))
+    table = results_table(results, fmt="github", speed=RunSummary.from_json(run["summary"]).speed)
     _atomic_write(folder / "results.md", f"# fusebench run {run['id']}\n\nmodel: `{run['model']}`\n\n{table}\n")
     scores = store.get_scores(run["id"])
     generations = store.get_generations(s["generation_key"] for s in scores)
@@ -54,19 +53,18 @@ def export_run(store: Store, run_id: str, output_dir: Path) -> Path:
 def _export_alpaca_eval(store: Store, run: dict[str, Any], folder: Path) -> None:
     """AlpacaEval benchmarks: the model's outputs as alpaca_eval's model_outputs.json, beside the samples, so that
     `alpaca_eval --model_outputs runs/<id>/<benchmark>_model_outputs.json` can score them too."""
+    from fusebench.plan import build_requests, plan_from_run
     from fusebench.spec import all_benchmarks
 
     specs = all_benchmarks()
+    native = RunSettings.from_json(run["settings"]).per_benchmark
     names = [
         b
         for b in run["benchmarks"]
-        if b in run["settings"]["per_benchmark"]
-        and b in specs
-        and getattr(specs[b].judge, "mode", None) == "alpaca_eval"
+        if b in native and b in specs and getattr(specs[b].judge, "mode", None) == "alpaca_eval"
     ]
     if not names:
         return
-    from fusebench.evaluate import build_requests, plan_from_run
     from fusebench.judging.metrics import alpaca_eval_export  # pandas, scikit-learn: only when there is one
 
     requests = build_requests(plan_from_run({**run, "benchmarks": names}), run["model_fingerprint"])

@@ -36,7 +36,6 @@ def _score_cell(r: dict[str, Any]) -> str:
 
 def results_table(
     results: Sequence[dict[str, Any]],
-    not_implemented: Sequence[str] = (),
     fmt: str = "simple",
     speed: dict[str, Any] | None = None,
 ) -> str:
@@ -54,8 +53,6 @@ def results_table(
         if judged:
             row.append(f"{details['judge_failures']}/{details['n_judgments']}" if _judge(r) else "")
         rows.append(row)
-    for name in not_implemented:
-        rows.append(["", name, "", "", "not implemented", ""])
     counted = averaged(r["benchmark"] for r in results)
     avg = average([r["score"] for r in results if r["score"] is not None and r["benchmark"] in counted])
     if avg is not None:
