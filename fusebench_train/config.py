@@ -20,6 +20,8 @@ from fusebench.errors import UsageError
 from fusebench.scorers.base import scorer_names
 from fusebench.spec import benchmarks_dir, get_benchmark, get_suite
 from fusebench.targets import TRANSFORMS
+from fusebench_train.trl_config import TrainStage
+from fusebench_train.trl_config import check as check_stage
 
 DOMAINS = ("instruction", "math", "code")
 VERIFIABLE = frozenset({"math", "code"})
@@ -93,55 +95,6 @@ class BuildConfig:
 
 
 @dataclass(frozen=True)
-class SFTStageConfig:
-    """Stage 4: supervised fine-tuning of the target on the SFT set (TRL SFTTrainer)."""
-
-    learning_rate: float = 5e-6
-    num_train_epochs: float = 3.0
-    max_steps: int = -1
-    per_device_train_batch_size: int = 4
-    gradient_accumulation_steps: int = 32
-    max_length: int = 2048
-    warmup_ratio: float = 0.1
-    lr_scheduler_type: str = "cosine"
-    save_steps: int = 200
-    save_total_limit: int = 1  # checkpoints kept while training (each = weights + optimizer state)
-    logging_steps: int = 10
-    bf16: bool = False
-    gradient_checkpointing: bool = False
-    deepspeed: str | None = None  # a DeepSpeed JSON (e.g. examples/accelerate/zero3.json)
-    accelerate_config: str | None = None  # multi-GPU: `accelerate launch --config_file` this (the plan prints it)
-
-
-@dataclass(frozen=True)
-class DPOStageConfig:
-    """Stage 5: preference optimisation from the SFT checkpoint (TRL DPOTrainer).
-
-    loss_type "sigmoid_norm" is length-normalised DPO (log-ratios divided by response length), as in
-    FuseChat-3.0 (beta 10); "sigmoid" is standard DPO (then beta is about 0.01-0.1).
-    """
-
-    loss_type: str = "sigmoid_norm"
-    beta: float = 10.0
-    learning_rate: float = 8e-7
-    num_train_epochs: float = 1.0
-    max_steps: int = -1
-    per_device_train_batch_size: int = 2
-    gradient_accumulation_steps: int = 64
-    max_length: int = 2048
-    warmup_ratio: float = 0.1
-    lr_scheduler_type: str = "cosine"
-    save_steps: int = 200
-    save_total_limit: int = 1  # checkpoints kept while training (each = weights + optimizer state)
-    logging_steps: int = 10
-    precompute_ref_log_probs: bool = True  # reference log-probs computed once, reused every epoch
-    bf16: bool = False
-    gradient_checkpointing: bool = False
-    deepspeed: str | None = None
-    accelerate_config: str | None = None
-
-
-@dataclass(frozen=True)
 class EvalStageConfig:
     """Stage 6: base, SFT and fused model on one suite, stored as tagged runs, then the gains table."""
 
@@ -173,8 +126,8 @@ class FuseConfig:
     sample: SampleConfig = field(default_factory=SampleConfig)
     score: ScoreConfig = field(default_factory=ScoreConfig)
     build: BuildConfig = field(default_factory=BuildConfig)
-    sft: SFTStageConfig = field(default_factory=SFTStageConfig)
-    dpo: DPOStageConfig = field(default_factory=DPOStageConfig)
+    sft: TrainStage = field(default_factory=lambda: TrainStage("sft"))  # TRL's SFTConfig (fusebench_train.trl_config)
+    dpo: TrainStage = field(default_factory=lambda: TrainStage("dpo"))  # TRL's DPOConfig
     eval: EvalStageConfig = field(default_factory=EvalStageConfig)
     base_dir: str = "."  # folder of the config file; relative paths resolve against it first
 
@@ -196,7 +149,16 @@ class FuseConfig:
 
     def section(self, name: str) -> dict[str, Any]:
         """A config section as plain data (for input hashes)."""
-        return dataclasses.asdict(getattr(self, name))
+        value = getattr(self, name)
+        return value.hashed() if isinstance(value, TrainStage) else dataclasses.asdict(value)
+
+    def trl_kwargs(self, stage: str) -> dict[str, Any]:
+        """TRL's config arguments of a training stage: checkpoints under the work dir, the run's seed, a
+        relative DeepSpeed file resolved as every input file of the config."""
+        kwargs = getattr(self, stage).trl_kwargs(self.work_path / stage / "checkpoints", self.seed)
+        if isinstance(kwargs.get("deepspeed"), str):
+            kwargs["deepspeed"] = str(self.resolve_path(kwargs["deepspeed"]))
+        return kwargs
 
 
 def _check_type(value: Any, hint: Any, where: str) -> Any:
@@ -226,6 +188,8 @@ def _check_type(value: Any, hint: Any, where: str) -> Any:
         if not isinstance(value, dict):
             raise UsageError(f"{where}: expected a mapping, got {value!r}")
         return {_check_type(k, args[0], where): _check_type(v, args[1], f"{where}.{k}") for k, v in value.items()}
+    if hint is TrainStage:
+        return TrainStage.parse(where, value)
     if dataclasses.is_dataclass(hint):
         return _build(hint, value, where)  # type: ignore[arg-type]
     if hint is float and isinstance(value, int) and not isinstance(value, bool):
@@ -262,9 +226,10 @@ def _require(ok: bool, message: str) -> None:
         raise UsageError(message)
 
 
-def validate(cfg: FuseConfig, require_files: bool = True) -> None:
+def validate(cfg: FuseConfig, require_files: bool = True, check_trl: bool = True) -> None:
     """Cross-field checks that types alone cannot express. `require_files=False` (a dry run) lets prompt files be
-    absent: the plan reports them instead."""
+    absent: the plan reports them instead. `check_trl=False` skips TRL's checks of sft/dpo (a process without TRL
+    that re-reads a checked config)."""
     _require(bool(cfg.sources), "sources: at least one source model is needed")
     names = [s.name for s in cfg.sources]
     _require(len(set(names)) == len(names), f"sources: duplicate name in {names}")
@@ -304,23 +269,16 @@ def validate(cfg: FuseConfig, require_files: bool = True) -> None:
     for d, frac in cfg.build.sft_fraction.items():
         _require(d in DOMAINS and 0 <= frac <= 1, f"build.sft_fraction.{d}: need a domain and 0 <= value <= 1")
     _require(cfg.build.pairs_per_prompt >= 1, "build.pairs_per_prompt: must be >= 1")
-    for name in ("sft", "dpo"):
-        t = getattr(cfg, name)
-        _require(t.learning_rate > 0, f"{name}.learning_rate: must be > 0")
-        _require(t.max_steps != 0, f"{name}.max_steps: must be -1 (epochs) or >= 1")
-        _require(t.per_device_train_batch_size >= 1, f"{name}.per_device_train_batch_size: must be >= 1")
-        _require(t.save_total_limit >= 1, f"{name}.save_total_limit: must be >= 1 (resuming needs a checkpoint)")
-        _require(t.gradient_accumulation_steps >= 1, f"{name}.gradient_accumulation_steps: must be >= 1")
-        _require(t.num_train_epochs > 0, f"{name}.num_train_epochs: must be > 0")
-        _require(t.max_length >= 1, f"{name}.max_length: must be >= 1")
-        _require(t.deepspeed is None or cfg.resolve_path(t.deepspeed).is_file(), f"{name}.deepspeed: file not found")
-        acc = t.accelerate_config
-        _require(acc is None or cfg.resolve_path(acc).is_file(), f"{name}.accelerate_config: file not found")
-    _require(0 < cfg.dpo.beta < math.inf, "dpo.beta: must be a finite number > 0")
-    _require(
-        cfg.dpo.loss_type in {"sigmoid", "sigmoid_norm", "ipo", "hinge", "robust"},
-        f"dpo.loss_type: {cfg.dpo.loss_type!r} not one of sigmoid, sigmoid_norm, ipo, hinge, robust",
-    )
+    for stage in (cfg.sft, cfg.dpo):  # TRL validates the rest (check_trl): files and resuming are fusebench's
+        ds, acc = stage.options.get("deepspeed"), stage.accelerate_config
+        _require(not isinstance(ds, str) or cfg.resolve_path(ds).is_file(), f"{stage.name}.deepspeed: file not found")
+        _require(acc is None or cfg.resolve_path(acc).is_file(), f"{stage.name}.accelerate_config: file not found")
+        if check_trl:
+            check_stage(stage, cfg.trl_kwargs(stage.name))
+            for key in ("per_device_train_batch_size", "gradient_accumulation_steps"):  # the plan divides by them
+                _require(stage.get(key) >= 1, f"{stage.name}.{key}: must be >= 1")
+            keep = stage.get("save_total_limit")
+            _require(keep is None or keep >= 1, f"{stage.name}.save_total_limit: must be >= 1 (reruns resume)")
     e = cfg.eval
     _require(bool(e.suite) != bool(e.benchmarks), "eval: give exactly one of suite and benchmarks (the eval suite)")
     _require(e.limit is None or e.limit >= 1, "eval.limit: must be >= 1")
@@ -335,12 +293,14 @@ def validate(cfg: FuseConfig, require_files: bool = True) -> None:
         raise UsageError(f"eval: {exc}") from exc
 
 
-def parse_config(raw: Any, base_dir: Path | str = ".", require_files: bool = True) -> FuseConfig:
+def parse_config(
+    raw: Any, base_dir: Path | str = ".", require_files: bool = True, check_trl: bool = True
+) -> FuseConfig:
     """Build and validate a FuseConfig from a mapping (as read from YAML)."""
     if not isinstance(raw, dict):
         raise UsageError("config: expected a mapping at the top level")
     cfg: FuseConfig = _build(FuseConfig, {**raw, "base_dir": str(base_dir)}, "")
-    validate(cfg, require_files)
+    validate(cfg, require_files, check_trl)
     return cfg
 
 

@@ -218,7 +218,7 @@ class Pipeline:
         from fusebench_train.train import run_sft
 
         path, _ = load_source(resolve_model(self.cfg.target))
-        final = run_sft(path, self.artifact("build") / "sft", self.stage_dir("sft"), self.cfg.sft, self.cfg.seed)
+        final = run_sft(path, self.artifact("build") / "sft", self.stage_dir("sft"), self.cfg.trl_kwargs("sft"))
         return {"global_step": _global_step(final)}
 
     def _stage_dpo(self) -> dict[str, Any]:
@@ -228,8 +228,7 @@ class Pipeline:
             str(self.artifact("sft")),
             self.artifact("build") / "dpo",
             self.stage_dir("dpo"),
-            self.cfg.dpo,
-            self.cfg.seed,
+            self.cfg.trl_kwargs("dpo"),
         )
         return {"global_step": _global_step(final)}
 

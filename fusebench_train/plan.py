@@ -113,10 +113,11 @@ def _train(cfg: FuseConfig, config_path: str, domains: list[DomainPlan]) -> list
     for stage, t, n in (("sft", cfg.sft, max_sft), ("dpo", cfg.dpo, max_pairs)):
         acc = cfg.resolve_path(t.accelerate_config) if t.accelerate_config else None
         processes = _processes(acc)
-        batch = t.per_device_train_batch_size * t.gradient_accumulation_steps * processes
-        steps = None if n is None else math.ceil(n / batch) * math.ceil(t.num_train_epochs)
-        if t.max_steps > 0:
-            steps = t.max_steps if steps is None else min(steps, t.max_steps)
+        batch = t.get("per_device_train_batch_size") * t.get("gradient_accumulation_steps") * processes
+        epochs = float(t.get("num_train_epochs"))
+        steps = None if n is None else math.ceil(n / batch) * math.ceil(epochs)
+        if t.get("max_steps") > 0:
+            steps = t.get("max_steps") if steps is None else min(steps, t.get("max_steps"))
         if acc is not None:
             command = f"accelerate launch --config_file {shlex.quote(str(t.accelerate_config))} -m fusebench.cli"
         else:
@@ -127,7 +128,7 @@ def _train(cfg: FuseConfig, config_path: str, domains: list[DomainPlan]) -> list
                 n,
                 processes,
                 batch,
-                t.num_train_epochs,
+                epochs,
                 steps,
                 f"{command} fuse {stage} {shlex.quote(config_path)}",
             )

@@ -150,7 +150,8 @@ def sample(
 def sample_in_venv(cfg: FuseConfig, venv: Path, journal: Path) -> None:
     """Run `sample` with the vLLM backend in another venv's Python (`.venv-vllm`: vLLM pins its own torch); it
     appends to the same journal, so a kill and rerun resume as usual."""
-    payload = {"config": dataclasses.asdict(cfg), "base_dir": cfg.base_dir, "journal": str(journal)}
+    config = {k: v for k, v in dataclasses.asdict(cfg).items() if k not in ("sft", "dpo")}  # TRL's: not needed here
+    payload = {"config": config, "base_dir": cfg.base_dir, "journal": str(journal)}
     cmd = [str(venv / "bin" / "python"), "-m", "fusebench_train.sampling"]
     done = subprocess.run(cmd, input=json.dumps(payload), text=True, check=False)
     if done.returncode != 0:
@@ -164,7 +165,7 @@ def _main() -> None:
 
     payload = json.loads(sys.stdin.read())
     try:
-        cfg = parse_config(payload["config"], payload["base_dir"])
+        cfg = parse_config(payload["config"], payload["base_dir"], check_trl=False)  # .venv-vllm has no TRL
         sample(cfg, load_prompts(cfg), Path(payload["journal"]), default_backend(cfg, "vllm"))
     except UsageError as exc:
         print(f"error: {exc}", file=sys.stderr)

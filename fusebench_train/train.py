@@ -10,13 +10,12 @@ plus the optimizer state, about 3x the model's size).
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import sys
 from pathlib import Path
 from typing import Any
 
-from fusebench_train.config import DPOStageConfig, SFTStageConfig
+from fusebench_train.trl_config import trl_args
 
 
 def last_checkpoint(folder: Path) -> str | None:
@@ -37,30 +36,6 @@ def last_checkpoint(folder: Path) -> str | None:
     found = str(complete[max(complete)])
     print(f"resuming from {found}", file=sys.stderr, flush=True)
     return found
-
-
-def _common_args(t: SFTStageConfig | DPOStageConfig, out: Path, seed: int) -> dict[str, Any]:
-    return {
-        "output_dir": str(out),
-        "learning_rate": t.learning_rate,
-        "num_train_epochs": t.num_train_epochs,
-        "max_steps": t.max_steps,
-        "per_device_train_batch_size": t.per_device_train_batch_size,
-        "gradient_accumulation_steps": t.gradient_accumulation_steps,
-        "warmup_steps": t.warmup_ratio,  # transformers 5: a float < 1 is a fraction of the total steps
-        "lr_scheduler_type": t.lr_scheduler_type,
-        "save_strategy": "steps",
-        "save_steps": t.save_steps,
-        "save_total_limit": t.save_total_limit,
-        "logging_steps": t.logging_steps,
-        "bf16": t.bf16,
-        "gradient_checkpointing": t.gradient_checkpointing,
-        "deepspeed": t.deepspeed,
-        "seed": seed,
-        "data_seed": seed,
-        "report_to": [],
-        "disable_tqdm": os.environ.get("TQDM_DISABLE") == "1",
-    }
 
 
 def _finish(trainer: Any, tokenizer: Any, stage_dir: Path) -> Path:
@@ -89,13 +64,14 @@ def _load(model_path: str, bf16: bool) -> tuple[Any, Any]:
     return model, tokenizer
 
 
-def run_sft(model_path: str, dataset_dir: Path, stage_dir: Path, t: SFTStageConfig, seed: int) -> Path:
-    """Fine-tune `model_path` on the prompt/completion dataset at `dataset_dir`; returns the final model folder."""
+def run_sft(model_path: str, dataset_dir: Path, stage_dir: Path, options: dict[str, Any]) -> Path:
+    """Fine-tune `model_path` on the prompt/completion dataset at `dataset_dir` with TRL's SFTConfig(**options)
+    (FuseConfig.trl_kwargs); returns the final model folder."""
     from datasets import load_from_disk
-    from trl import SFTConfig, SFTTrainer
+    from trl import SFTTrainer
 
-    model, tokenizer = _load(model_path, t.bf16)
-    args = SFTConfig(**_common_args(t, stage_dir / "checkpoints", seed), max_length=t.max_length)
+    args = trl_args("sft", options)  # before the model: DeepSpeed ZeRO-3 partitions it while loading
+    model, tokenizer = _load(model_path, args.bf16)
     trainer = SFTTrainer(
         model=model, args=args, train_dataset=load_from_disk(str(dataset_dir)), processing_class=tokenizer
     )
@@ -103,30 +79,16 @@ def run_sft(model_path: str, dataset_dir: Path, stage_dir: Path, t: SFTStageConf
     return _finish(trainer, tokenizer, stage_dir)
 
 
-def dpo_config(t: DPOStageConfig, out: Path, seed: int) -> Any:
-    """TRL DPOConfig for a DPO stage config."""
-    from trl import DPOConfig
-
-    return DPOConfig(
-        **_common_args(t, out, seed),
-        max_length=t.max_length,
-        beta=t.beta,
-        loss_type=[t.loss_type],
-        precompute_ref_log_probs=t.precompute_ref_log_probs,
-    )
-
-
-def run_dpo(model_path: str, dataset_dir: Path, stage_dir: Path, t: DPOStageConfig, seed: int) -> Path:
-    """DPO from `model_path` (the SFT model, also the reference) on the pairs at `dataset_dir`."""
+def run_dpo(model_path: str, dataset_dir: Path, stage_dir: Path, options: dict[str, Any]) -> Path:
+    """DPO from `model_path` (the SFT model, also the reference) on the pairs at `dataset_dir`, with TRL's
+    DPOConfig(**options)."""
     from datasets import load_from_disk
     from trl import DPOTrainer
 
-    model, tokenizer = _load(model_path, t.bf16)
+    args = trl_args("dpo", options)
+    model, tokenizer = _load(model_path, args.bf16)
     trainer = DPOTrainer(
-        model=model,
-        args=dpo_config(t, stage_dir / "checkpoints", seed),
-        train_dataset=load_from_disk(str(dataset_dir)),
-        processing_class=tokenizer,
+        model=model, args=args, train_dataset=load_from_disk(str(dataset_dir)), processing_class=tokenizer
     )
     trainer.train(resume_from_checkpoint=last_checkpoint(stage_dir / "checkpoints"))
     return _finish(trainer, tokenizer, stage_dir)

@@ -20,8 +20,7 @@ from typing import Any
 
 from transformers import TrainerCallback
 
-from fusebench_train.config import DPOStageConfig
-from fusebench_train.train import dpo_config
+from fusebench_train.trl_config import TrainStage, trl_args
 
 DATA = Path(__file__).resolve().parent.parent / "benchmarks" / "data" / "fuse" / "gsm8k_train_200.jsonl"
 
@@ -73,17 +72,20 @@ def run(model_path: str, rows: list[dict[str, Any]], steps: int, precompute: boo
     data.save_to_disk(str(folder / "data"))  # a saved dataset, as the pipeline's (the precompute cache lives there)
     from datasets import load_from_disk
 
-    t = DPOStageConfig(
-        max_steps=steps,
-        per_device_train_batch_size=2,
-        gradient_accumulation_steps=1,
-        max_length=512,
-        save_steps=10_000,
-        logging_steps=10_000,
-        learning_rate=1e-6,
-        precompute_ref_log_probs=precompute,
+    t = TrainStage(
+        "dpo",
+        {
+            "max_steps": steps,
+            "per_device_train_batch_size": 2,
+            "gradient_accumulation_steps": 1,
+            "max_length": 512,
+            "save_steps": 10_000,
+            "logging_steps": 10_000,
+            "learning_rate": 1e-6,
+            "precompute_ref_log_probs": precompute,
+        },
     )
-    args = dpo_config(t, folder / "out", seed=0)
+    args = trl_args("dpo", t.trl_kwargs(folder / "out", seed=0))
     args.save_strategy = "no"
     timer = StepTimer()
     start = time.perf_counter()

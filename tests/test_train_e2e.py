@@ -28,6 +28,7 @@ pytestmark = pytest.mark.slow
 
 TRAIN = {"learning_rate": 1e-4, "max_steps": 2, "gradient_accumulation_steps": 1, "max_length": 192, "save_steps": 1,
          "logging_steps": 1}  # fmt: skip
+DPO_EXTRA = {"lr_scheduler_type": "constant_with_warmup", "max_grad_norm": 0.5}  # TRL options fusebench never declared
 PROMPTS = [(a, b) for a, b in [(7, 5), (12, 9), (3, 8), (20, 22), (6, 7), (15, 4), (9, 9), (31, 12)]]
 
 
@@ -47,7 +48,7 @@ def _config(tmp_path: Path, **sft: Any) -> Path:
         "sample": {"samples_per_prompt": {"math": 4}, "max_new_tokens": 48},
         "build": {"sft_fraction": {"math": 0.4}},
         "sft": {**TRAIN, "per_device_train_batch_size": 2, **sft},
-        "dpo": {**TRAIN, "per_device_train_batch_size": 1},
+        "dpo": {**TRAIN, "per_device_train_batch_size": 1, **DPO_EXTRA},
         "eval": {"benchmarks": ["gsm8k"], "limit": 3, "max_new_tokens": 32, "family": "test-fuse"},
     }  # fmt: skip
     path = tmp_path / "fuse.yaml"
@@ -117,6 +118,14 @@ def test_reduced_fusion_run_then_skip_then_kill_during_sft_and_resume(tmp_path: 
     name = "model.layers.0.self_attn.q_proj.weight"
     assert not base[name].equal(sft_w[name]) and not sft_w[name].equal(dpo_w[name])
     assert not (work / "sft" / "checkpoints").exists() and not (work / "dpo" / "checkpoints").exists()
+
+    # the trainer ran with TRL's config as the YAML section wrote it, over fusebench's overlay
+    import torch
+
+    args = torch.load(work / "dpo" / "final" / "training_args.bin", weights_only=False)
+    assert type(args).__name__ == "DPOConfig" and args.lr_scheduler_type == DPO_EXTRA["lr_scheduler_type"]
+    assert (args.max_grad_norm, args.loss_type, args.beta, args.max_steps) == (0.5, ["sigmoid_norm"], 10.0, 2)
+    assert Path(args.output_dir) == work / "dpo" / "checkpoints" and (args.seed, args.report_to) == (0, [])
 
     # gains table: every benchmark of the suite, runs tagged
     gains = json.loads((work / "eval" / "gains.json").read_text())
