@@ -535,7 +535,7 @@ def rescore_run(store: Store, run_id: str) -> list[dict[str, Any]]:
         raise UsageError(f"run {run['id']} was imported from lm-eval: its scores are lm-eval's (re-import to update)")
     planned = plan_from_run(run)
     requests = _stored_requests(store, planned, run["model_fingerprint"])
-    missing = len(requests) - len(store.get_generations(r.key for r in requests))
+    missing = len({r.key for r in requests} - store.get_generations(r.key for r in requests).keys())
     if missing:
         raise UsageError(f"run {run['id']} is missing {missing} generations; rerun the eval to finish it")
     summary = RunSummary.from_json(run["summary"])

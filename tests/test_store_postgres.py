@@ -23,6 +23,7 @@ import pytest
 
 from fusebench.compare import compare
 from fusebench.errors import UsageError
+from fusebench.history import gate
 from fusebench.interop.lm_eval_import import import_files
 from fusebench.scale import PROPORTION, RATING_10, Scale
 from fusebench.store import RunSettings, RunSummary, Store
@@ -222,6 +223,34 @@ def test_lm_eval_import_and_compare_on_postgres(pg_store: Store) -> None:
     row = next(r for r in comparison.rows if r.benchmark == "lm-eval:mmlu_pro_mc:acc")
     assert row.deltas[0] is not None and row.deltas[0].n_shared == 12
     assert row.scores[0] == pytest.approx(next(r["score"] for r in first.results if r["benchmark"] == row.benchmark))
+
+
+def test_a_version_1_store_migrates_on_postgres(pg_url: str, pg_store: Store) -> None:
+    """The fixture store's rows (tests/fixtures/store_v1, written by the code before the store API) in PostgreSQL
+    tables of that version: opening migrates them as on SQLite (scales filled, judgments moved with their keys)."""
+    from sqlalchemy import create_engine, select, text
+
+    from fusebench.store import metadata
+    from fusebench.store.migrate import schema_version
+
+    metadata.drop_all(pg_store.engine)
+    old_tables = [metadata.tables[n] for n in ("runs", "generations", "scores", "run_benchmarks")]
+    metadata.create_all(pg_store.engine, tables=old_tables)
+    source = create_engine(f"sqlite:///{FIXTURES.parent / 'store_v1' / 'fusebench.db'}")
+    with source.connect() as read, pg_store.engine.begin() as write:
+        write.execute(text("ALTER TABLE run_benchmarks DROP COLUMN scale"))
+        for table in old_tables:
+            columns = [c for c in table.columns if c.name != "scale"]
+            write.execute(table.insert(), [dict(r) for r in read.execute(select(*columns)).mappings()])
+        judge_keys = {k for (k,) in read.execute(text("select key from generations where benchmark like 'judge:%'"))}
+    source.dispose()
+    store = Store(pg_url)
+    assert schema_version(store.engine) == 2 and len(judge_keys) >= 4
+    assert set(store.get_judgments(judge_keys)) == judge_keys and not store.get_generations(judge_keys)
+    rated = sorted(r["id"] for r in store.list_runs() if (r["tags"] or {}).get("family") == "rated")
+    (failure,) = gate(store, rated[1], rated[0], max_drop=3.0).failures  # a 0.6 rating drop: 6 points
+    assert failure.benchmark == "mt_bench" and gate(store, rated[1], rated[0], max_drop=7.0).passed
+    store.engine.dispose()
 
 
 @pytest.mark.slow

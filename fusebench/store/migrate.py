@@ -91,7 +91,7 @@ def _move_judgments(engine: Engine) -> None:
         old.key,
         func.substr(old.benchmark, len(JUDGE_PREFIX) + 1),
         old.sample_id,
-        old.sample_index / SLOTS,
+        old.sample_index // SLOTS,
         old.sample_index % SLOTS,
         old.prompt,
         old.output,
