@@ -58,7 +58,7 @@ def test_unknown_scorer_stops_the_suite_before_any_generation(specs: Path, tmp_p
     """The issue's case: a gsm8k.yaml with `scorer: nosuchscorer` generated every answer first. Now the demo suite
     (gsm8k among six) stops in seconds, naming the file and the line, with no answer generated and no run left."""
     spec = specs / "gsm8k.yaml"
-    _edit(spec, "scorer: math", "scorer: nosuchscorer")
+    _edit(spec, "scorer: math_qwen25", "scorer: nosuchscorer")
     started = time.monotonic()
     proc = _eval(specs, tmp_path / "out", "--suite", "demo")
     line = _one_error_line(proc)
@@ -116,7 +116,7 @@ def test_corrupt_yaml_names_file_and_line_and_breaks_only_its_users(specs: Path,
     assert get_suite("demo").id == "demo"  # a suite naming it still loads; using the spec fails
     with pytest.raises(UsageError, match=r"math500\.yaml"):
         get_benchmark("math500")
-    assert get_benchmark("gsm8k").scorer == "math"  # its neighbours load
+    assert get_benchmark("gsm8k").scorer == "math_qwen25"  # its neighbours load
     assert set(broken_benchmarks()) == {"math500"}
     assert "math500" not in all_benchmarks() and len(all_benchmarks()) == len(list(specs.glob("*.yaml"))) - 1
 

@@ -21,15 +21,16 @@ FUSECHAT3 = {
 
 
 SECOND_SCORINGS = {"mbpp_plus", "mbpp_raw", "humaneval_raw", "mmlu_pro_lenient", "mmlu_redux_lenient",
-                   "gpqa_diamond_lenient"}  # fmt: skip
+                   "gpqa_diamond_lenient", "gsm8k_mathverify", "math_mathverify", "amc23_mathverify"}  # fmt: skip
 
 
 def test_fusechat3_suite_lists_all_14_benchmarks_and_averages_only_them() -> None:
     suite = get_suite("fusechat3")
-    # the 14, plus second scorings of their answers (EvalPlus tests, unsanitized code, lenient letter extraction)
+    # the 14, plus second scorings of their answers (EvalPlus tests, unsanitized code, lenient letter extraction,
+    # math-verify grading)
     members = {e.benchmark for e in suite.entries}
     assert members == FUSECHAT3 | SECOND_SCORINGS
-    assert len(suite.entries) == 20
+    assert len(suite.entries) == 23
     for entry in suite.entries:
         get_benchmark(entry.benchmark)  # every member has a spec
     assert averaged(members) == FUSECHAT3  # FuseChat-3.0 averages the 14, each once

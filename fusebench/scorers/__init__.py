@@ -15,6 +15,7 @@ ENTRY_POINT_GROUP = "fusebench.scorers"
 # name -> the module whose import registers it (fusebench.scorers.base.register)
 BUILTIN: dict[str, str] = {
     "math": "fusebench.scorers.math",
+    "math_qwen25": "fusebench.scorers.qwen_math",
     "choice": "fusebench.scorers.choice",
     "choice_tiger_lab": "fusebench.scorers.choice",
     "humaneval": "fusebench.scorers.code",
@@ -23,6 +24,7 @@ BUILTIN: dict[str, str] = {
     "mbpp_plus": "fusebench.scorers.code",
     "livebench": "fusebench.scorers.livebench",
     "livecodebench": "fusebench.scorers.livecodebench",
+    "livecodebench_lenient": "fusebench.scorers.livecodebench",
 }
 
 

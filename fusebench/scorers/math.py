@@ -1,5 +1,7 @@
-"""Math answer scoring as FuseChat-3.0 runs GSM8K, MATH, MATH-500 and AMC23: take the model's final answer
-(the last \\boxed{}), normalise it lightly and compare it with the gold answer using math-verify.
+"""fusebench's own math answer scoring, the second number beside the reference's (GSM8K, MATH, MATH-500, AMC23 are
+headlined by Qwen2.5-Math's grader, fusebench.scorers.qwen_math; `<id>_mathverify` scores the same answers with
+this): take the model's final answer (the last \\boxed{}), normalise it lightly and compare it with the gold answer
+using math-verify.
 
 Equivalence rules, beyond what math-verify decides symbolically:
 - a percent sign is dropped: "50\\%" equals "50" (and not 0.5); degrees likewise: "90^\\circ" equals "90";
@@ -243,8 +245,8 @@ _pool: Pool | None = None
 _pool_lock = threading.Lock()
 
 
-def _in_worker(pred: str, gold: str) -> bool:
-    """is_equivalent in a worker process (whose main thread can use the alarm); the worker dies if it hangs."""
+def _in_worker(fn: Callable[[str, str], bool], pred: str, gold: str) -> bool:
+    """bounded(fn, ...) in a worker process (whose main thread can use the alarm); the worker dies if it hangs."""
     global _pool
     with _pool_lock:
         fresh = _pool is None
@@ -253,7 +255,8 @@ def _in_worker(pred: str, gold: str) -> bool:
             atexit.register(_pool.terminate)
         pool = _pool
     try:
-        return pool.apply_async(is_equivalent, (pred, gold)).get(TIME_LIMIT_S + 2 + (_WORKER_START_S if fresh else 0))
+        limit = TIME_LIMIT_S + 2 + (_WORKER_START_S if fresh else 0)
+        return pool.apply_async(bounded, (fn, pred, gold)).get(limit)
     except multiprocessing.TimeoutError:
         with _pool_lock:
             if _pool is pool:
@@ -262,17 +265,23 @@ def _in_worker(pred: str, gold: str) -> bool:
         return False
 
 
-def is_equivalent(pred: str, gold: str) -> bool:
-    """Whether a predicted answer equals the gold answer (math-verify plus the rules in the module docstring).
-    Never raises: malformed input, a parse failure or running over TIME_LIMIT_S gives False."""
+def bounded(fn: Callable[[str, str], bool], pred: str, gold: str) -> bool:
+    """fn(pred, gold) (a module-level function) bounded by TIME_LIMIT_S. Never raises: malformed input, an error or
+    running over the limit gives False."""
     if not isinstance(pred, str) or not isinstance(gold, str):
         return False
     try:
         if threading.current_thread() is threading.main_thread():
-            return _with_alarm(_equivalent, pred, gold)
-        return _in_worker(pred, gold)
+            return _with_alarm(fn, pred, gold)
+        return _in_worker(fn, pred, gold)
     except (Exception, _Timeout):
         return False
+
+
+def is_equivalent(pred: str, gold: str) -> bool:
+    """Whether a predicted answer equals the gold answer (math-verify plus the rules in the module docstring),
+    bounded in time (see bounded)."""
+    return bounded(_equivalent, pred, gold)
 
 
 @register("math")
