@@ -146,18 +146,25 @@ def _day(value: Any, what: str) -> date:
 
 
 def lcb_prompt(question: str, starter_code: str) -> str:
-    """The user message: the problem, then how to answer (complete the starter code, or a stdin/stdout program)."""
-    head = f"### Question:\n{question.strip()}\n\n"
-    if starter_code.strip():
-        return (
-            head + "### Format: Complete the solution below, starting from this code, and put all of your code "
-            f"in one Python code block.\n```python\n{starter_code.rstrip()}\n```\n\n### Answer: (a ```python block)\n"
-        )
-    return (
-        head + "### Format: Write a complete Python program that reads the input from standard input and writes "
-        "the answer to standard output (do not hard-code the sample inputs). Put all of your code in one Python "
-        "code block:\n```python\n# YOUR CODE HERE\n```\n\n### Answer: (a ```python block)\n"
-    )
+    """The user message as lcb_runner builds it (FuseEval's fork, get_generic_question_template_answer): the problem,
+    then the format (complete the starter code, or a stdin/stdout program), then the answer header."""
+    prompt = f"### Question:\n{question}\n\n"
+    if starter_code:
+        prompt += f"### Format: {LCB_FORMAT_STARTER}\n```python\n{starter_code}\n```\n\n"
+    else:
+        prompt += f"### Format: {LCB_FORMAT_STDIN}\n```python\n# YOUR CODE HERE\n```\n\n"
+    return prompt + "### Answer: (use the provided format with backticks)\n\n"
+
+
+# lcb_runner's PromptConstants (FuseEval's fork)
+LCB_FORMAT_STARTER = (
+    "You will use the following starter code to write the solution to the problem and enclose your code within "
+    "delimiters."
+)
+LCB_FORMAT_STDIN = (
+    "Read the inputs from stdin solve the problem and write the answer to stdout (do not directly test on the sample "
+    "inputs). Enclose your code within delimiters as follows."
+)
 
 
 @register("livecodebench")

@@ -32,6 +32,7 @@ from fusebench.scorers.base import Score, ScoreInput, register
 from fusebench.scorers.code import extract_code
 
 PER_TEST_S = 6.0
+_FENCE = "```"
 LIMITS = Limits(memory_mb=4096, fsize_mb=256)
 
 _MODULES = (
@@ -138,10 +139,31 @@ def _verdict(outcome: Outcome) -> str:
 
 @register("livecodebench", parallel=True)  # sandboxed runs wait on subprocesses
 def score_livecodebench(inp: ScoreInput) -> Score:
-    """1.0 if the answer's code passes all of the problem's tests, else 0.0 with the first failure in `reason`."""
+    """1.0 if the answer's code passes all of the problem's tests, else 0.0 with the first failure in `reason`.
+    The code is what lcb_runner extracts (reference_code): the first fenced block, nothing without one."""
+    return _run(inp, reference_code(inp.output))
+
+
+@register("livecodebench_lenient", parallel=True)
+def score_livecodebench_lenient(inp: ScoreInput) -> Score:
+    """As livecodebench, with fusebench's extraction (scorers.code.extract_code): the fenced block that defines the
+    entry point, else the longest Python block, else the whole answer when it has no fence."""
+    return _run(inp, extract_code(inp.output, inp.item.get("func_name")))
+
+
+def reference_code(output: str) -> str:
+    """lcb_runner's extract_code for chat models as FuseEval's fork has it: the lines between the first two lines
+    that contain a fence (```), or "" when there are fewer than two (upstream lcb_runner later took the last block)."""
+    lines = output.split("\n")
+    fences = [i for i, line in enumerate(lines) if _FENCE in line]
+    return "\n".join(lines[fences[0] + 1 : fences[1]]) if len(fences) >= 2 else ""
+
+
+def _run(inp: ScoreInput, code: str) -> Score:
     if "tests" not in inp.item:
         raise UsageError("livecodebench scorer: the item has no 'tests' (use the livecodebench preparer)")
-    code = extract_code(inp.output, inp.item.get("func_name"))
+    if not code.strip():
+        return Score(0.0, None, "extraction_failed")
     program, limits = lcb_program(inp.item, code)
     outcome = default_sandbox().run(program, limits)
     return Score(float(outcome.passed), code, _verdict(outcome))
