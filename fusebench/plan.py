@@ -11,6 +11,7 @@ from typing import Any
 from fusebench.backends.base import Conversation, GenParams
 from fusebench.data import Item, LoadedData, load_items
 from fusebench.errors import UsageError
+from fusebench.judging.modes.base import judge_data_root, turn_text
 from fusebench.keys import generation_key
 from fusebench.prompts import build_conversation
 from fusebench.spec import BenchmarkSpec, get_benchmark
@@ -56,8 +57,6 @@ def load_benchmark_items(spec: BenchmarkSpec, limit: int | None = None) -> Loade
     """load_items, plus what judged benchmarks need: data from a user-provided folder (judge.data_dir_env, for
     AlignBench, whose files carry no license)."""
     if spec.judge and spec.judge.data_dir_env and spec.data.path:
-        from fusebench.judging.stage import judge_data_root
-
         root = judge_data_root(spec.judge)
         assert root is not None
         found = [p for p in (root / "data" / spec.data.path, root / spec.data.path) if p.is_file()]
@@ -70,8 +69,6 @@ def load_benchmark_items(spec: BenchmarkSpec, limit: int | None = None) -> Loade
 def _conversation(spec: BenchmarkSpec, item: Item, turn: int, history: Conversation | None) -> Conversation:
     """The prompt of `turn`: the spec's template for turn 0; later turns extend the previous turn's conversation
     (which ends with the model's own answer) with the next user message."""
-    from fusebench.judging.stage import turn_text
-
     filled = replace(item, input=turn_text(item, spec, turn)) if spec.prompt.turns_field else item
     if history is None:
         return build_conversation(spec.prompt, filled)

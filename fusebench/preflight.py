@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 from fusebench import preparer_registry, scorers
 from fusebench.errors import UsageError
+from fusebench.judging import modes
 from fusebench.spec import BenchmarkSpec, spec_location
 from fusebench.targets import TRANSFORMS
 
@@ -21,8 +22,11 @@ def preparer_names() -> set[str]:
 
 
 def spec_problem(spec: BenchmarkSpec) -> str | None:
-    """The first name a spec refers to that nothing provides (its scorer, preparer, target transform), as one line
-    naming the file and line; None when all resolve. Loads no scorer and no data."""
+    """The first name a spec refers to that nothing provides (its scorer or judge mode, preparer, target transform),
+    as one line naming the file and line; None when all resolve. Loads no scorer, no judge mode and no data."""
+    if spec.judge is not None and not modes.is_known(spec.judge.mode):
+        known = ", ".join(sorted(modes.known_names()))
+        return f"bad spec {spec_location(spec.id, 'judge')}: unknown judge mode {spec.judge.mode!r}; known: {known}"
     if spec.judge is None and not scorers.is_known(spec.scorer):
         known = ", ".join(sorted(scorers.known_names()))
         return f"bad spec {spec_location(spec.id, 'scorer')}: unknown scorer {spec.scorer!r}; known: {known}"

@@ -281,12 +281,6 @@ def parse_benchmark(
     )
     if spec.category not in CATEGORIES:
         raise UsageError(f"bad spec {_at(where, lines, 'category')}: category {spec.category!r} not in {CATEGORIES}")
-    if judge_spec:
-        from fusebench.judging import modes  # names only: no mode is imported
-
-        if not modes.is_known(judge_spec.mode):
-            known = sorted(modes.known_names())
-            raise UsageError(f"bad spec {_at(where, lines, 'judge')}: judge mode {judge_spec.mode!r} not in {known}")
     for name, value, allowed in (
         ("prompt.default_system", prompt.default_system, DEFAULT_SYSTEM),
         ("prompt.choices_format", prompt.choices_format, CHOICES_FORMATS),
