@@ -21,7 +21,6 @@ from fusebench.evaluate import EvalConfig, run_eval
 from fusebench.judging import modes
 from fusebench.judging.modes.base import JudgeMode
 from fusebench.judging.stage import JudgeOptions
-from fusebench.preflight import spec_problem
 from fusebench.scale import PROPORTION, RATING_10
 from fusebench.scoring import scale_of
 from fusebench.spec import INCLUDE_ENV, get_benchmark
@@ -58,13 +57,18 @@ def test_builtin_modes_own_their_scale_and_logprobs() -> None:
     assert params.logprobs == 5
 
 
-def test_unknown_mode_is_a_usage_error_naming_the_known_ones(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_unknown_mode_is_a_usage_error_naming_the_known_ones(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     with pytest.raises(UsageError, match=r"unknown judge mode 'nope'.*pairwise"):
         modes.get_mode("nope")
     spec = (PLUGIN / "helpfulness.yaml").read_text().replace("id: helpfulness", "id: nope_bench")
     (tmp_path / "nope_bench.yaml").write_text(spec.replace("mode: helpfulness", "mode: nope"))
+    (tmp_path / "questions.jsonl").write_text((PLUGIN / "questions.jsonl").read_text())
     monkeypatch.setenv(INCLUDE_ENV, str(tmp_path))
-    assert "unknown judge mode 'nope'; known: alignbench, alpaca_eval" in str(spec_problem(get_benchmark("nope_bench")))
+    assert main(["eval", "--benchmarks", "nope_bench", "--limit", "1", "--output-dir", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert "judge mode 'nope'" in err and "nope_bench.yaml" in err and len(err.strip().splitlines()) == 1, err
 
 
 def test_an_entry_point_mode_loads_only_when_asked(installed: None) -> None:
