@@ -154,12 +154,17 @@ def check(stage: TrainStage, kwargs: dict[str, Any]) -> None:
 
 def _probe(cls: type, kwargs: dict[str, Any]) -> Any:
     """`cls` built by its own __init__ and __post_init__ (TRL's and transformers' checks) without their side
-    effects: no device or process-group setup (the device is the CPU), no DeepSpeed config, no TF32 switch; bf16
-    is accepted as on a GPU (use_cpu)."""
+    effects: no device or process-group setup (the device is the CPU), no DeepSpeed plugin (neither from the
+    config nor from `accelerate launch`'s ACCELERATE_USE_DEEPSPEED), no TF32 switch; bf16 accepted as on a GPU."""
     import torch
 
     quiet = type(cls.__name__, (cls,), {"_setup_devices": torch.device("cpu")})
-    return quiet(**{**kwargs, "use_cpu": True, "deepspeed": None, "tf32": None})
+    launched = os.environ.pop("ACCELERATE_USE_DEEPSPEED", None)
+    try:
+        return quiet(**{**kwargs, "use_cpu": True, "deepspeed": None, "tf32": None})
+    finally:
+        if launched is not None:
+            os.environ["ACCELERATE_USE_DEEPSPEED"] = launched
 
 
 def _culprit(stage: TrainStage, kwargs: dict[str, Any]) -> str:

@@ -4,6 +4,7 @@ rejections are one line with exit 2, fusebench's overlay defaults apply, and sta
 from __future__ import annotations
 
 import json
+import os
 import re
 from pathlib import Path
 from typing import Any
@@ -135,3 +136,17 @@ def test_stage_cache_keys_are_those_of_the_dataclass_config(tmp_path: Path) -> N
         assert (stable_hash(cfg.section("sft")), stable_hash(cfg.section("dpo"))) == digests
     cfg = parse_config(_raw(tmp_path, dpo={**dpo, "max_grad_norm": 0.5}))  # a new option is part of the key
     assert stable_hash(cfg.section("dpo")) != digests[1]
+
+
+def test_loading_under_accelerate_launch_with_deepspeed_sets_up_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`accelerate launch` with a DeepSpeed config exports ACCELERATE_USE_DEEPSPEED; TRL's validation at load must
+    not build a DeepSpeed plugin from it (DeepSpeed is not installed here: that would fail; on a GPU node it would
+    leave global DeepSpeed state before the trainer's own)."""
+    from transformers.integrations.deepspeed import is_deepspeed_zero3_enabled
+
+    monkeypatch.setenv("ACCELERATE_USE_DEEPSPEED", "true")
+    cfg = parse_config(_raw(tmp_path, sft={"max_grad_norm": 0.5}))
+    assert cfg.sft.get("max_grad_norm") == 0.5 and not is_deepspeed_zero3_enabled()
+    assert os.environ["ACCELERATE_USE_DEEPSPEED"] == "true"
