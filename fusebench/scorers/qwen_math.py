@@ -303,6 +303,7 @@ def math_equal(pred: str, gold: str) -> bool:
 # (single-letter variables and a few function names, no builtins) is, so model text never runs as code.
 _SAFE_PYTHON_RE = re.compile(r"[0-9A-Za-z+\-*/^().,= ]*")
 _IDENTIFIER_RE = re.compile(r"[A-Za-z]{2,}")
+_MIXED_NUMBER_RE = re.compile(r"(\d)\s*(\\frac)")
 _PYTHON_NAMES = frozenset({"sqrt", "sin", "cos", "tan", "log", "ln", "exp", "pi", "oo", "Abs", "abs"})
 _PYTHON_GLOBALS: dict[str, Any] = {name: getattr(sympy, name) for name in sympy.__all__} | {"__builtins__": {}}
 
@@ -318,11 +319,16 @@ def _has_top_level_comma(s: str) -> bool:
     return False
 
 
-def _sympy(s: str) -> Any:
-    """s as a sympy object: LaTeX first (latex2sympy2_extended), then Python syntax; s itself when neither parses."""
+def _latex(s: str) -> Any:
+    """LaTeX as sympy's grammar reads it: "2\\frac{1}{2}" is 2 * 1/2 (latex2sympy2_extended alone: the mixed 5/2)."""
     from latex2sympy2_extended import latex2sympy
 
-    parsers = [] if _has_top_level_comma(s) else [lambda t: latex2sympy(t, normalization_config=None)]
+    return latex2sympy(_MIXED_NUMBER_RE.sub(r"\1\\cdot\2", s), normalization_config=None)
+
+
+def _sympy(s: str) -> Any:
+    """s as a sympy object: LaTeX first (latex2sympy2_extended), then Python syntax; s itself when neither parses."""
+    parsers = [] if _has_top_level_comma(s) else [_latex]
     if _SAFE_PYTHON_RE.fullmatch(s) and set(_IDENTIFIER_RE.findall(s)) <= _PYTHON_NAMES:
         parsers.append(lambda t: parse_expr(t, global_dict=_PYTHON_GLOBALS))
     for parse in parsers:
