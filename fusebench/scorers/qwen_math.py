@@ -15,9 +15,12 @@ Its rules, in the order the reference applies them, quirks included (they decide
   matrices cell by cell; equations as lhs - rhs up to sign; otherwise sympy: equal, simplify(a - b) == 0, or equal
   numerically (relative 1e-4).
 
-One difference remains: the reference parses LaTeX with sympy 1.12's parse_latex (ANTLR 4.11), which cannot be
-installed beside math-verify's ANTLR 4.13; here math-verify's own latex2sympy2_extended, a fork of the latex2sympy2
-the reference tries third, parses it (then sympy's parse_expr).
+Where this differs: the reference parses LaTeX with sympy 1.12's parse_latex (ANTLR 4.11), which cannot be installed
+beside math-verify's ANTLR 4.13; here math-verify's own latex2sympy2_extended (a fork of the latex2sympy2 the reference
+tries third) parses it, made to read as sympy's grammar does where they are known to part (a digit before \\frac
+multiplies; a list goes to parse_expr, as a tuple). parse_expr sees only plain arithmetic: the reference evaluates
+any answer text as Python. strip_string's steps that change nothing (a bracket strip guarded by isalnum(), discarded
+quote replacements) are left out.
 """
 
 from __future__ import annotations
