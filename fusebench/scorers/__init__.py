@@ -43,11 +43,12 @@ def is_known(name: str) -> bool:
     return name in BUILTIN or name in _plugins()
 
 
-def load(name: str) -> None:
-    """Import what registers `name` (nothing when the name is unknown)."""
-    from fusebench.scorers.base import register
-
+def load(name: str) -> object | None:
+    """Import what provides `name`: a built-in's module (its import registers it: None), or an entry point's object
+    (a function or Scorer, which the caller registers); None as well when the name is unknown. This module does not
+    import fusebench.scorers.base, which calls it: the two form no cycle."""
     if name in BUILTIN:
         importlib.import_module(BUILTIN[name])
     elif name in _plugins():
-        register(name)(_plugins()[name].load())
+        return _plugins()[name].load()
+    return None

@@ -148,7 +148,9 @@ def lookup(name: str) -> Scorer:
     if name not in _REGISTRY:
         from fusebench.scorers import load
 
-        load(name)
+        provided = load(name)
+        if provided is not None:
+            register(name)(provided)
     if name not in _REGISTRY:
         raise KeyError(name)
     return _REGISTRY[name]
