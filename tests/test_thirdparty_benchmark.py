@@ -3,9 +3,10 @@
 tests/thirdparty/ is a separate package, fusebench-acme, as a team would keep its private benchmarks: installed (here
 with `pip install --target` into a temporary folder put on PYTHONPATH: a real install, offline, no network), it adds
 the benchmark `acme_sums` (spec, checksummed data, suite) through the `fusebench.benchmarks` entry point, its scorer
-through `fusebench.scorers` and its row preparer through `fusebench.preparers`; fusebench is not edited. The real
-bundled model answers it, then `rescore`, `compare`, `gate` and `report` read the stored runs. A plain folder of YAML
-joins the catalog with `--include-path` (or $FUSEBENCH_INCLUDE_PATH).
+(a plain function) through `fusebench.scorers` and its row preparer through `fusebench.preparers`, and
+`acme_sums_distance`, a second scoring of the same answers by a Scorer object with its own scale (0-10, lower is
+better); fusebench is not edited. The real bundled model answers them, then `rescore`, `compare`, `gate` and `report`
+read the stored runs. A plain folder of YAML joins the catalog with `--include-path` (or $FUSEBENCH_INCLUDE_PATH).
 
 The questions are test_gate_real's one-step sums, which the default model answers right about 10 times in 24 in one
 sentence (stopped at the newline); a candidate with 2 new tokens cannot reach any number, so the gate sees a drop.
@@ -77,7 +78,9 @@ def test_listed_from_its_package(site: Path) -> None:
     assert listing.returncode == 0, listing.stderr
     (row,) = [line.split() for line in listing.stdout.splitlines() if line.startswith("acme_sums ")]
     assert row == ["acme_sums", "math", str(N), "accuracy", "acme_last_number"]
-    assert any(line.split()[:2] == ["acme", "1"] for line in listing.stdout.splitlines())  # its suite
+    (row,) = [line.split() for line in listing.stdout.splitlines() if line.startswith("acme_sums_distance ")]
+    assert row == ["acme_sums_distance", "math", str(N), "distance", "acme_distance"]
+    assert any(line.split()[:2] == ["acme", "2"] for line in listing.stdout.splitlines())  # its suite
     assert "gsm8k" in listing.stdout and "BROKEN" not in listing.stdout
     without = run_cli("list")  # not installed: not there
     assert without.returncode == 0 and "acme_sums" not in without.stdout
@@ -88,7 +91,7 @@ def test_listed_from_its_package(site: Path) -> None:
 def test_eval_rescore_compare_gate_report_like_a_builtin(site: Path, tmp_path: Path) -> None:
     env, out = _env(site), tmp_path / "out"
     base = _eval(env, out, "--suite", "acme")  # the package's suite: all 24 items
-    cand = _eval(env, out, "--benchmarks", "acme_sums", "--max-new-tokens", "2")
+    cand = _eval(env, out, "--benchmarks", "acme_sums,acme_sums_distance", "--max-new-tokens", "2")
 
     result = _results(out, base)["acme_sums"]
     installed = site / "fusebench_acme" / "specs" / "data" / "acme_sums.jsonl"
@@ -105,6 +108,13 @@ def test_eval_rescore_compare_gate_report_like_a_builtin(site: Path, tmp_path: P
     first = json.loads(samples[0])  # the package's preparer built the question, its scorer extracted the number
     assert first["prompt"][-1]["content"] == "Tom has 2 apples and buys 3 more. How many apples does he have now?"
     assert first["target"] == "5" and (first["score"] == 1.0) == (first["extracted"] == "5")
+    # the second scoring of the same answers (cache_as), by the package's Scorer object: its own scale, stored
+    distance = _results(out, base)["acme_sums_distance"]
+    assert distance["scale"] == {"points_per_unit": 1.0, "full": 10.0, "higher_is_better": False}
+    far = _scores(out, base, "acme_sums_distance")
+    assert set(far) == set(right) and all(far[i] == 0.0 for i in right if right[i] == 1.0)
+    assert distance["score"] == pytest.approx(sum(far.values()) / N)  # mean distance, shown as is (0-10)
+    far_cand = _scores(out, cand, "acme_sums_distance")
 
     store = ("--output-dir", str(out))
     rescored = run_cli("rescore", base, *store, env=env)
@@ -116,11 +126,19 @@ def test_eval_rescore_compare_gate_report_like_a_builtin(site: Path, tmp_path: P
     (row,) = [r for r in json.loads(compared.stdout)["rows"] if r["benchmark"] == "acme_sums"]
     assert row["scores"] == pytest.approx([100 * base_right / N, 0.0])
     assert row["deltas"][0]["n_shared"] == N and row["deltas"][0]["test"] == "mcnemar"
+    (row,) = [r for r in json.loads(compared.stdout)["rows"] if r["benchmark"] == "acme_sums_distance"]
+    assert row["scores"] == pytest.approx([sum(far.values()) / N, sum(far_cand.values()) / N])
 
-    failed = run_cli("gate", cand, "--baseline", base, "--max-drop", "1.0", *store, env=env)
+    failed = run_cli("gate", cand, "--baseline", base, "--max-drop", "1.0", "--format", "json", *store, env=env)
     assert failed.returncode == 1, failed.stdout + failed.stderr
-    assert "acme_sums" in failed.stdout and "dropped" in failed.stdout
-    again = _eval(env, out, "--benchmarks", "acme_sums")  # the base's settings: every answer from the cache
+    reasons = {f["benchmark"]: f["reason"] for f in json.loads(failed.stdout)["failures"]}
+    assert reasons["acme_sums"].startswith(f"dropped {100 * base_right / N:.2f} points")
+    # farther from the sums is a drop on a lower-is-better scale, counted x10 (0-10 per item, as percent)
+    rise = sum(far_cand.values()) / N - sum(far.values()) / N
+    assert rise > 0 and reasons["acme_sums_distance"].startswith(f"dropped {10 * rise:.2f} points")
+    terminal = run_cli("gate", cand, "--baseline", base, "--max-drop", "1.0", *store, env=env)
+    assert terminal.returncode == 1 and "acme_sums_distance" in terminal.stdout
+    again = _eval(env, out, "--suite", "acme")  # the base's settings: every answer from the cache
     assert _scores(out, again, "acme_sums") == right
     passed = run_cli("gate", again, "--baseline", base, "--max-drop", "1.0", *store, env=env)
     assert passed.returncode == 0, passed.stdout + passed.stderr
