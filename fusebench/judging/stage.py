@@ -21,8 +21,6 @@ from fusebench.data import Item
 from fusebench.errors import UsageError
 from fusebench.judging.modes import get_mode
 from fusebench.judging.modes.base import JudgeTask
-from fusebench.judging.modes.base import judge_data_root as judge_data_root  # re-exported for evaluate
-from fusebench.judging.modes.base import turn_text as turn_text  # re-exported for evaluate
 from fusebench.judging.verdicts import Verdict
 from fusebench.keys import stable_hash
 from fusebench.progress import CountProgress
