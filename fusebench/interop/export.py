@@ -17,7 +17,7 @@ from typing import Any
 from fusebench.cli_common import add_store_args, open_store
 from fusebench.errors import UsageError
 from fusebench.report.export import export_run
-from fusebench.store import Store
+from fusebench.store import RunSettings, Store
 
 TARGETS = ("mlflow", "wandb")
 _PIP = {"mlflow": "mlflow (or mlflow-skinny)", "wandb": "wandb"}
@@ -32,16 +32,16 @@ def _require(name: str) -> ModuleType:
 
 def run_params(run: dict[str, Any]) -> dict[str, str]:
     """The settings logged as parameters: identity, seed, limit and generation overrides of a run."""
-    settings = run["settings"] or {}
+    settings = RunSettings.from_json(run["settings"])
     params = {
         "fusebench_run_id": run["id"],
         "model": run["model"],
         "backend": run["backend"],
         "suite": run["suite"] or "",
         "benchmarks": " ".join(run["benchmarks"]),
-        "seed": settings.get("seed"),
-        "limit": settings.get("limit"),
-        "generation": json.dumps(settings.get("generation") or {}, sort_keys=True),
+        "seed": settings.seed,
+        "limit": settings.limit,
+        "generation": json.dumps(settings.generation or {}, sort_keys=True),
         "fusebench_version": (run["environment"] or {}).get("fusebench", ""),
     }
     return {k: "" if v is None else str(v) for k, v in params.items()}
