@@ -13,7 +13,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from types import FrameType
 
-EXIT_OK = 0
 EXIT_INCOMPLETE = 3
 HANDLED = (signal.SIGINT, signal.SIGTERM)
 

@@ -1,4 +1,4 @@
-"""Statistics for result tables, `compare` and `gate`: CIs, paired tests, Holm, MDE, pass@k.
+"""Statistics for result tables, `compare` and `gate`: CIs, paired tests, Holm, MDE.
 
 All inputs are per-item scores. Paired functions take two aligned sequences (item i of
 `a` and item i of `b` are the same question) and report `b - a`. Resampling is seeded,
@@ -194,18 +194,6 @@ def grouped_mean_ci(
     return _percentile_interval(estimate, headline(weights), confidence)
 
 
-def mcnemar_exact(a: Sequence[int], b: Sequence[int]) -> float:
-    """Exact two-sided McNemar p-value for paired 0/1 outcomes.
-
-    A binomial test of the discordant pairs (a=0,b=1 against a=1,b=0) at p=0.5;
-    1.0 when there are no discordant pairs.
-    """
-    xa, xb = _as_array(a, "a"), _as_array(b, "b")
-    if not (_is_binary(xa) and _is_binary(xb)):
-        raise ValueError("mcnemar_exact needs 0/1 values")
-    return _mcnemar_p(_paired_diff(xa, xb))
-
-
 def paired_permutation_test(a: Sequence[float], b: Sequence[float], *, n_perm: int = 10000, seed: int = 0) -> float:
     """Two-sided sign-flip permutation p-value for mean(b - a) == 0.
 
@@ -300,17 +288,6 @@ def min_detectable_difference(
     if not 0 <= p <= 1:
         raise ValueError(f"p must be in [0, 1], got {p}")
     return z * math.sqrt(2 * p * (1 - p) / n)
-
-
-def pass_at_k(n: int, c: int, k: int) -> float:
-    """Unbiased pass@k from n samples of which c are correct (Chen et al. 2021).
-
-    1 - C(n-c, k) / C(n, k), computed in exact integer arithmetic and rounded once.
-    """
-    if not (0 <= c <= n and 1 <= k <= n):
-        raise ValueError(f"need 0 <= c <= n and 1 <= k <= n, got n={n} c={c} k={k}")
-    total = math.comb(n, k)
-    return (total - math.comb(n - c, k)) / total
 
 
 def _as_array(values: ArrayLike, name: str) -> NDArray[np.float64]:

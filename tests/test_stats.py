@@ -19,13 +19,11 @@ from fusebench.stats import (
     bootstrap_means,
     grouped_mean_ci,
     holm,
-    mcnemar_exact,
     mean_ci,
     min_detectable_difference,
     paired_delta_ci,
     paired_permutation_test,
     paired_test,
-    pass_at_k,
     signflip_sums,
 )
 
@@ -173,7 +171,7 @@ def test_bootstrap_means_have_the_resampling_moments(x: np.ndarray) -> None:
 
 
 def test_paired_functions_reject_misaligned_samples() -> None:
-    for fn in (paired_delta_ci, mcnemar_exact, paired_permutation_test, paired_test):
+    for fn in (paired_delta_ci, paired_permutation_test, paired_test):
         with pytest.raises(ValueError, match="length"):
             fn([1, 0, 1], [1, 0])
 
@@ -205,21 +203,23 @@ def test_identical_samples_give_zero_delta_and_p_one(values: list[float]) -> Non
 # --- paired tests ----------------------------------------------------------------------
 
 
+def mcnemar(a: list[int], b: list[int]) -> float:
+    """paired_test's p-value on 0/1 outcomes, which must be McNemar's."""
+    name, p = paired_test(a, b)
+    assert name == "mcnemar"
+    return p
+
+
 def test_mcnemar_small_table_matches_binomial_test() -> None:
     a, b = table(20, 2, 8, 30)
-    p = mcnemar_exact(a, b)
+    p = mcnemar(a, b)
     assert p == pytest.approx(sps.binomtest(2, 10, 0.5).pvalue, abs=1e-12)
     assert p == pytest.approx(112 / 1024, abs=1e-12)  # 2 * (1 + 10 + 45) / 2^10
-    assert mcnemar_exact(b, a) == p
+    assert mcnemar(b, a) == p
 
 
 def test_mcnemar_without_discordant_pairs_is_one() -> None:
-    assert mcnemar_exact(*table(3, 0, 0, 4)) == 1.0
-
-
-def test_mcnemar_rejects_non_binary() -> None:
-    with pytest.raises(ValueError, match="0/1"):
-        mcnemar_exact([0, 1, 2], [0, 1, 1])
+    assert mcnemar(*table(3, 0, 0, 4)) == 1.0
 
 
 def exact_signflip_p(d: np.ndarray) -> float:
@@ -256,7 +256,7 @@ def test_permutation_p_matches_exact_distribution_discrete() -> None:
 
 def test_signflip_on_binary_differences_agrees_with_mcnemar() -> None:
     a, b = table(200, 12, 25, 150)
-    assert paired_permutation_test(a, b, n_perm=40000) == pytest.approx(mcnemar_exact(a, b), abs=0.006)
+    assert paired_permutation_test(a, b, n_perm=40000) == pytest.approx(mcnemar(a, b), abs=0.006)
 
 
 @pytest.mark.parametrize("d", [np.array([1.0, -2.0, 3.0] * 20), np.linspace(0.1, 1, 40)])
@@ -268,7 +268,7 @@ def test_signflip_sums_are_symmetric_with_the_right_variance(d: np.ndarray) -> N
 
 def test_paired_test_picks_the_test_by_data_type() -> None:
     a, b = table(10, 1, 9, 10)
-    assert paired_test(a, b) == ("mcnemar", mcnemar_exact(a, b))
+    assert paired_test(a, b) == ("mcnemar", pytest.approx(sps.binomtest(1, 10, 0.5).pvalue, abs=1e-12))
     x, y = [0.0, 0.5, 1.0, 0.5], [0.5, 1.0, 1.0, 1.0]
     assert paired_test(x, y) == ("permutation", paired_permutation_test(x, y))
 
@@ -322,7 +322,7 @@ def test_amc23_two_and_a_half_points_is_far_below_the_mde() -> None:
     # Even a paired comparison where the runs disagree on only 10% of problems:
     assert min_detectable_difference(n, 0.5, paired_discordance=0.1) > 5 * 0.025  # 0.14
     # A 2.5-point move on 40 problems is one problem flipping: McNemar p = 1.
-    assert mcnemar_exact(*table(20, 1, 0, 19)) == 1.0
+    assert mcnemar(*table(20, 1, 0, 19)) == 1.0
 
 
 def test_paired_mde_gives_about_the_stated_power_by_simulation() -> None:
@@ -341,34 +341,6 @@ def test_mde_rejects_bad_input() -> None:
         min_detectable_difference(0, 0.5)
     with pytest.raises(ValueError):
         min_detectable_difference(40, 0.5, paired_discordance=0.0)
-
-
-# --- pass@k -------------------------------------------------------------------------------
-
-
-def test_pass_at_k_known_values() -> None:
-    assert pass_at_k(5, 2, 2) == pytest.approx(0.7)  # 1 - C(3,2)/C(5,2)
-    assert pass_at_k(10, 0, 5) == 0.0
-    assert pass_at_k(10, 6, 5) == 1.0  # fewer than k wrong samples
-    big = pass_at_k(1000, 3, 100)  # Chen et al.'s product form, computed independently
-    assert big == pytest.approx(1 - np.prod(1 - 100 / np.arange(998, 1001)), rel=1e-12)
-
-
-def test_pass_at_k_rejects_bad_input() -> None:
-    with pytest.raises(ValueError):
-        pass_at_k(5, 6, 1)
-    with pytest.raises(ValueError):
-        pass_at_k(5, 2, 0)
-
-
-@given(st.integers(1, 300).flatmap(lambda n: st.tuples(st.just(n), st.integers(0, n), st.integers(1, n))))
-def test_pass_at_k_properties(nck: tuple[int, int, int]) -> None:
-    n, c, k = nck
-    value = pass_at_k(n, c, k)
-    assert 0.0 <= value <= 1.0
-    assert pass_at_k(n, c, 1) == c / n
-    if k < n:
-        assert pass_at_k(n, c, k + 1) >= value
 
 
 # --- speed --------------------------------------------------------------------------------
