@@ -53,7 +53,7 @@ def _paired(result: PairedResult, alpha: float) -> dict[str, Any]:
 def _compare(a: RunData, b: RunData, benchmarks: Sequence[str], alpha: float) -> dict[str, dict[str, Any]]:
     """benchmark -> paired `b - a` (Holm across `benchmarks`), for the benchmarks both runs have."""
     keep = set(benchmarks)
-    trimmed = [RunData(r.info, {k: v for k, v in r.results.items() if k in keep}, r.items, r.settings) for r in (a, b)]
+    trimmed = [RunData(r.info, {k: v for k, v in r.results.items() if k in keep}, r.items) for r in (a, b)]
     out = {}
     for row in compare_runs(trimmed, alpha).rows:
         result = row.deltas[0]
