@@ -140,9 +140,7 @@ class Store:
         """Overwrite a run's identity and settings (a re-import of the same content), status back to "running"."""
         with self.engine.begin() as conn:
             conn.execute(
-                update(runs)
-                .where(runs.c.id == run_id)
-                .values(**row, settings=settings.to_json(), status="running")
+                update(runs).where(runs.c.id == run_id).values(**row, settings=settings.to_json(), status="running")
             )
 
     def finish_run(self, run_id: str, status: str, summary: RunSummary | None) -> None:
