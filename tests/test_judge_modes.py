@@ -16,13 +16,14 @@ import pytest
 from test_judge_stage import Scripted
 
 from fusebench.cli import main
+from fusebench.data import Item
 from fusebench.errors import UsageError
 from fusebench.evaluate import EvalConfig, run_eval
 from fusebench.judging import modes
 from fusebench.judging.modes.base import JudgeMode
-from fusebench.judging.stage import JudgeOptions
+from fusebench.judging.stage import BenchmarkJudgments, JudgeOptions, JudgeUsage, Judgment
 from fusebench.scale import PROPORTION, RATING_10
-from fusebench.scoring import scale_of
+from fusebench.scoring import scale_of, score_judged
 from fusebench.spec import INCLUDE_ENV, get_benchmark
 from fusebench.store import Store
 from tests.conftest import REPO, cli_env, run_cli
@@ -151,3 +152,41 @@ def test_the_new_benchmark_runs_from_the_cli_with_a_real_local_judge(tmp_path: P
     assert row["benchmark"] == "helpfulness" and row["scale"] == RATING_10.to_dict()
     assert row["score"] is None or 1 <= row["score"] <= 10  # a real small judge: ratings are whatever it writes
     assert row["details"]["n_judgments"] == 3
+
+
+def test_alignbench_mode_from_a_flat_local_copy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """AlignBench's files carry no license and are not on this machine: a flat copy written here (our own template,
+    the same file names) drives the mode's tasks, verdicts, aggregation and per-category breakdown."""
+    from fusebench.judging.metrics import alignbench_score  # pandas, scikit-learn
+
+    (tmp_path / "judge_prompt_template.txt").write_text("{category}/{dimensions}/{question}/{reference}/{answer}")
+    configs = {
+        "dimension_set": {"计算": ["正确性", "完备性"]},
+        "dimension_definition": {"正确性": "是否正确", "完备性": "是否完整"},
+        "subcategory_question_mapping": {"初等数学": "计算", "逻辑": "计算"},
+    }
+    for name, value in configs.items():
+        (tmp_path / f"config_{name}.json").write_text(json.dumps(value, ensure_ascii=False))
+    monkeypatch.setenv("FUSEBENCH_ALIGNBENCH_DIR", str(tmp_path))
+    spec = get_benchmark("alignbench")
+    cats = [("数学计算", "初等数学"), ("逻辑推理", "逻辑"), ("基本任务", "逻辑")] * 4
+    items = [
+        Item(f"a{i}", f"问题{i}", None, {"category": c, "subcategory": s, "question": f"问题{i}", "reference": "参考"})
+        for i, (c, s) in enumerate(cats)
+    ]
+    mode = modes.get_mode("alignbench")
+    tasks = mode.tasks(spec, items, {it.id: [f"回答{it.id}"] for it in items})
+    assert [t.conversation for t in tasks[:1]] == [
+        [{"role": "user", "content": "数学计算/1. 正确性: 是否正确\n2. 完备性: 是否完整\n/问题0/参考/回答a0"}]
+    ]
+    answers = [f"{{'正确性': 7, '综合得分': {3 + i % 6}}}" if i % 5 else "没有分数" for i in range(len(tasks))]
+    verdicts = [mode.parse(t, [a], {}) for t, a in zip(tasks, answers, strict=True)]
+    judgments = [Judgment(t, v) for t, v in zip(tasks, verdicts, strict=True)]
+    scored = score_judged(BenchmarkJudgments(spec, {"model": "judge"}, judgments, JudgeUsage()))
+    ratings = [(t.sample_id, t.context["category"], v.value) for t, v in zip(tasks, verdicts, strict=True)]
+    expected = alignbench_score(ratings)  # type: ignore[arg-type]
+    assert scored.score == expected["score"] and scored.details["metrics"] == expected
+    assert scored.details["judge_failures"] == 3  # answers 0, 5, 10 have no score
+    rated = {c: [float(3 + i % 6) for i, (cat, _) in enumerate(cats) if cat == c and i % 5] for c, _ in cats}
+    assert scored.details["breakdown"] == {c: {"n": len(v), "score": sum(v) / len(v)} for c, v in sorted(rated.items())}
+    assert mode.scale == RATING_10
