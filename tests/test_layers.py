@@ -31,7 +31,7 @@ class Layer:
     why: str
 
 
-# Bottom to top: a module may import its own layer and the layers above it in this list, never one below it.
+# Bottom to top: a module may import modules of its own layer and of the layers listed before it, never of a later one.
 LAYERS = (
     Layer(
         "foundation",
@@ -90,8 +90,8 @@ LAYERS = (
     Layer(
         "command helpers",
         ("fusebench.cli_common",),
-        "argparse types and the store options every subcommand module shares; below the command modules (report, "
-        "interop, cli) that build their subcommands with them, above what no command-line code belongs in",
+        "argparse types and the store options every subcommand module shares: below the modules that build "
+        "subcommands with them (report, interop, cli), above the engine, which has no command line",
     ),
     Layer(
         "readers and interop",
