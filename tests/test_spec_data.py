@@ -283,3 +283,34 @@ def test_preparers_come_from_the_registry_lazily_and_from_entry_points(
     assert [i.target for i in load_items(get_benchmark("sums")).items] == ["6", "8"]
     with pytest.raises(KeyError):
         preparer_registry.get_preparer("nope")
+
+
+def test_the_wheel_ships_every_package_and_the_spec_folder(tmp_path: Path) -> None:
+    """`pip install .` installs what the repository holds: every fusebench* package (discovered, not listed by hand)
+    and benchmarks/ as the package fusebench_benchmarks (the repository's symlink), with its specs, suites and data."""
+    import subprocess
+    import sys
+    import zipfile
+
+    from tests.conftest import REPO
+
+    src = tmp_path / "src"  # a copy: building in the checkout would write build/ and *.egg-info there
+    src.mkdir()
+    for name in ("fusebench", "fusebench_train", "benchmarks"):
+        shutil.copytree(REPO / name, src / name, ignore=shutil.ignore_patterns("__pycache__"))
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(REPO / name, src / name)
+    (src / "fusebench_benchmarks").symlink_to((REPO / "fusebench_benchmarks").readlink())
+    command = [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", "--no-index"]
+    done = subprocess.run([*command, "-w", str(tmp_path / "dist"), str(src)], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
+    (wheel,) = (tmp_path / "dist").glob("*.whl")
+    shipped = set(zipfile.ZipFile(wheel).namelist())
+
+    packages = {p.parent for name in ("fusebench", "fusebench_train") for p in (src / name).rglob("__init__.py")}
+    assert packages and all(f"{p.relative_to(src)}/__init__.py" in shipped for p in packages)
+    specs = src / "benchmarks"
+    expected = [*specs.glob("*.yaml"), *specs.glob("suites/*.yaml"), *specs.glob("data/*.md"), *specs.glob("data/*/*")]
+    missing = [p for p in expected if p.is_file() and f"fusebench_benchmarks/{p.relative_to(specs)}" not in shipped]
+    assert len(expected) > 40 and not missing
+    assert "fusebench_benchmarks/__init__.py" in shipped
