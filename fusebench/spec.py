@@ -67,7 +67,7 @@ def spec_folders() -> tuple[Path, ...]:
     once; one that is not a folder is a UsageError naming where it was named."""
     env = [(Path(p), f"${INCLUDE_ENV}") for p in os.environ.get(INCLUDE_ENV, "").split(os.pathsep) if p]
     named = [
-        (benchmarks_dir(), "the benchmarks folder"),
+        (benchmarks_dir(), "$FUSEBENCH_BENCHMARKS" if os.environ.get("FUSEBENCH_BENCHMARKS") else "fusebench"),
         *_entry_point_folders(),
         *((p, "--include-path") for p in _included),
         *env,

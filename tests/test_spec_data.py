@@ -206,6 +206,9 @@ def test_env_folders_are_added_in_order_and_a_folder_counts_once(
     monkeypatch.setenv("FUSEBENCH_INCLUDE_PATH", str(tmp_path / "missing"))
     with pytest.raises(UsageError, match=r"spec folder .*missing \(from \$FUSEBENCH_INCLUDE_PATH\) is not a folder"):
         spec_folders()
+    monkeypatch.setenv("FUSEBENCH_BENCHMARKS", str(tmp_path / "gone"))
+    with pytest.raises(UsageError, match=r"spec folder .*gone \(from \$FUSEBENCH_BENCHMARKS\) is not a folder"):
+        spec_folders()
 
 
 def test_an_id_in_two_folders_is_broken_naming_both_files(folders: None, tmp_path: Path) -> None:
