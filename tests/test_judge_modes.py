@@ -141,7 +141,7 @@ def test_the_new_benchmark_runs_from_the_cli_with_a_real_local_judge(tmp_path: P
     env = cli_env(PYTHONPATH=f"{_site(tmp_path)}:{PLUGIN}:{REPO}")
     out = tmp_path / "out"
     done = run_cli(
-        "--include-path", str(PLUGIN), "eval", "--benchmarks", "helpfulness", "--limit", "3",
+        "--include-path", str(PLUGIN), "eval", "--benchmarks", "helpfulness", "--limit", "4",
         "--max-new-tokens", "24", "--judge", "smollm2-135m-instruct", "--judge-backend", "hf",
         "--judge-max-tokens", "24", "--no-progress", "--output-dir", str(out), env=env,
     )  # fmt: skip
@@ -150,8 +150,9 @@ def test_the_new_benchmark_runs_from_the_cli_with_a_real_local_judge(tmp_path: P
     assert match, done.stdout
     [row] = Store(f"sqlite:///{out / 'fusebench.db'}").get_benchmark_results(match.group(1))
     assert row["benchmark"] == "helpfulness" and row["scale"] == RATING_10.to_dict()
-    assert row["score"] is None or 1 <= row["score"] <= 10  # a real small judge: ratings are whatever it writes
-    assert row["details"]["n_judgments"] == 3
+    details = row["details"]  # a real small judge: it rates, but rarely in the [[x]] format (read loosely then)
+    assert details["n_judgments"] == 4 and details["judge_failures"] < 4, details
+    assert row["score"] is not None and 1 <= row["score"] <= 10
 
 
 def test_alignbench_mode_from_a_flat_local_copy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

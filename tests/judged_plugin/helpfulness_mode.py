@@ -6,6 +6,7 @@ helpfulness.yaml beside it is the benchmark that uses it. Nothing else in fusebe
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -16,6 +17,7 @@ from fusebench.scale import RATING_10
 from fusebench.spec import BenchmarkSpec
 from fusebench.stats import mean_ci
 
+LOOSE_RATING = re.compile(r"(?<![\d.])(10|[1-9])(?![\d%]|\.\d)")  # a whole number 1-10, not 100 or 7.5
 SYSTEM = "You are a strict grader of assistant answers."
 TEMPLATE = (
     "Rate how helpful the answer is to the question on a scale of 1 to 10, then write the rating as [[rating]], "
@@ -38,8 +40,13 @@ class Helpfulness(JudgeMode):
         return tasks
 
     def parse(self, task: JudgeTask, texts: Sequence[str], meta: dict[str, Any]) -> Verdict:
+        """FastChat's [[rating]] (or [rating]); else, for judges that ignore the format, the first whole number 1-10
+        ("The answer is 6 out of 10.")."""
         verdict = parse_rating(texts[-1])
-        if verdict.ok and not 1 <= float(verdict.value) <= 10:  # type: ignore[arg-type]
+        if not verdict.ok:
+            found = LOOSE_RATING.search(texts[-1])
+            return Verdict(float(found.group(1)), "loose") if found else verdict
+        if not 1 <= float(verdict.value) <= 10:  # type: ignore[arg-type]
             return Verdict(None, "rating outside 1-10")
         return verdict
 
