@@ -227,3 +227,16 @@ def test_prefill_and_stops_at_batch_8_match_the_hf_backend(backend) -> None:  # 
     same = sum(done[i].text == hf_out[i] for i in range(len(convs)))
     print(f"vLLM vs HF greedy agreement on {len(convs)} prefilled HumanEval prompts: {same}/{len(convs)}")
     assert same / len(convs) >= 0.5
+
+
+def test_seeded_sampling_over_more_prompt_tokens_than_one_engine_step_takes(backend) -> None:  # type: ignore[no-untyped-def]
+    # a realistic sampling stage (fuse-small: 32 prompts x 4 samples per call): the prompts outgrow one step's token
+    # budget, so vLLM prefills some of them in chunks; on CPU a chunked, seeded request crashed the engine
+    # ("CPU Generator does not use offset") until fusebench turned chunked prefill off there
+    long = "Explain, step by step and with an example, how a hash map resolves collisions. " * 12
+    convs: list[Conversation] = [[{"role": "user", "content": f"({i}) {long}"}] for i in range(40)]
+    params = GenParams(max_new_tokens=4, temperature=1.0, top_p=0.95, n=4, seed=3)
+    done = list(backend.generate(convs, params))
+    assert sorted((c.index, c.meta["sample"]) for c in done) == [(i, j) for i in range(40) for j in range(4)]
+    alone = _texts(list(backend.generate(convs[5:6], params)))
+    assert [alone[(0, j)] for j in range(4)] == [_texts(done)[(5, j)] for j in range(4)]

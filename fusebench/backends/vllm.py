@@ -60,6 +60,7 @@ class EngineOptions:
     seed: int
     enforce_eager: bool
     kv_cache_gib: float | None
+    chunked_prefill: bool = True  # off on CPU: there a seeded request prefilled in chunks crashes vLLM's worker
 
 
 def _version() -> str:
@@ -120,6 +121,8 @@ class Engine:
             kwargs["distributed_executor_backend"] = options.distributed_executor_backend
         if options.kv_cache_gib is not None:
             kwargs["kv_cache_memory_bytes"] = int(options.kv_cache_gib * (1 << 30))
+        if not options.chunked_prefill:  # vLLM then takes whole prompts per step (a step's budget >= max_model_len)
+            kwargs["enable_chunked_prefill"] = False
         self.llm = LLM(options.model, **kwargs)
         self.max_model_len = int(self.llm.model_config.max_model_len)
         self.calls = 0
@@ -343,6 +346,9 @@ class VLLMBackend:
             seed=seed,
             enforce_eager=enforce_eager,
             kv_cache_gib=kv_cache_gib,
+            # vLLM CPU 0.32 rewinds a seeded request's generator after a partial prefill, which CPU generators
+            # refuse ("CPU Generator does not use offset"): sampling with per-request seeds needs whole prefills
+            chunked_prefill=not cpu,
         )
         self.engine: Engine | DataParallelEngines | None = None
         self.stats = EngineStats()
