@@ -9,6 +9,7 @@ what fusebench's math-verify rule decides; the test checks both, and the agreeme
 from __future__ import annotations
 
 import json
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -153,16 +154,19 @@ def test_agreement_over_the_corpus() -> None:
 
 
 def test_real_model_outputs_agreement() -> None:
-    """Real answers of the bundled SmolLM2-135M (fusebench eval --benchmarks gsm8k,math500 --limit 24, 384 new
-    tokens, greedy), each stored with both rules' decisions when the fixture was made: the rules agree on all 48
-    (the model gets none right), though they extract differently from 8 (the reference keeps the words after "the
-    answer is", spaces removed: '48liters' -> '48' but '6ago')."""
+    """Real answers, each stored with both rules' decisions when the fixture was made: the bundled SmolLM2-135M on the
+    first 24 GSM8K and 24 MATH-500 problems (384 new tokens, greedy) and Qwen2.5-Coder-0.5B-Instruct (GGUF) on the
+    first 8 GSM8K problems (256 new tokens). The rules agree on all 56 (1 correct under both); they extract differently
+    from 8 of SmolLM2's (the reference keeps the words after "the answer is", spaces removed: '48liters' -> '48' but
+    '6ago')."""
     rows = [json.loads(line) for line in REAL_OUTPUTS.read_text().splitlines()]
-    assert len(rows) == 48
+    models = Counter(r["model"] for r in rows)
+    assert models == {"SmolLM2-135M-Instruct-Q4_1": 48, "Qwen2.5-Coder-0.5B-Instruct-GGUF": 8}
     for row in rows:
         assert _qwen(row["output"], row["target"]) is row["qwen25"], row["id"]
         assert _mathverify(row["output"], row["target"]) is row["mathverify"], row["id"]
-    assert sum(r["qwen25"] == r["mathverify"] for r in rows) == 48
+    assert sum(r["qwen25"] == r["mathverify"] for r in rows) == 56
+    assert sum(r["qwen25"] for r in rows) == 1
 
 
 @pytest.mark.shared_data("math500", "test.jsonl")
