@@ -26,6 +26,7 @@ quote replacements) are left out.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from math import isclose
 from typing import Any
 
@@ -331,7 +332,7 @@ def _latex(s: str) -> Any:
 
 def _sympy(s: str) -> Any:
     """s as a sympy object: LaTeX first (latex2sympy2_extended), then Python syntax; s itself when neither parses."""
-    parsers = [] if _has_top_level_comma(s) else [_latex]
+    parsers: list[Callable[[str], Any]] = [] if _has_top_level_comma(s) else [_latex]
     if _SAFE_PYTHON_RE.fullmatch(s) and set(_IDENTIFIER_RE.findall(s)) <= _PYTHON_NAMES:
         parsers.append(lambda t: parse_expr(t, global_dict=_PYTHON_GLOBALS))
     for parse in parsers:
