@@ -47,6 +47,7 @@ class Request:
 
 
 def gen_params(benchmark: str, merged: dict[str, Any]) -> GenParams:
+    """GenParams from merged spec, suite and command-line settings; a bad one is a UsageError naming the benchmark."""
     try:
         return GenParams(**{**merged, "stop": tuple(merged.get("stop", ()))})
     except (TypeError, ValueError) as exc:
