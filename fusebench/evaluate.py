@@ -16,12 +16,14 @@ from fusebench.environment import environment
 from fusebench.errors import UsageError
 from fusebench.exits import Interrupted, signals_raise
 from fusebench.generation_writer import GenerationWriter
-from fusebench.keys import stable_hash
+from fusebench.keys import score_key, stable_hash
 from fusebench.plan import PlannedBenchmark, Request, build_requests, gen_params, load_benchmark_items, plan_from_run
 from fusebench.preflight import check_planned, check_specs
 from fusebench.progress import GenerationProgress
-from fusebench.scoring import JudgedScore, scale_of, score_benchmark, score_judged
-from fusebench.spec import get_benchmark, get_suite
+from fusebench.scorers.base import Score
+from fusebench.scorers.fingerprint import scorer_code
+from fusebench.scoring import JudgedScore, scale_of, score_benchmark, score_judged, scorer_of
+from fusebench.spec import BenchmarkSpec, get_benchmark, get_suite
 from fusebench.speed import SpeedMeter, engine_stats
 from fusebench.store import BenchmarkSettings, RunSettings, RunSummary, Store, now, to_jsonable
 
@@ -254,7 +256,9 @@ def _run_eval(
         with meter.stage("judge"):
             judgments, fingerprints = _run_judges(stage, store, planned, requests, failed)
         with meter.stage("score"):
-            results = score_run(store, run_id, planned, requests, judgments, failed, config.progress)
+            results = score_run(
+                store, run_id, planned, requests, judgments, failed, config.progress, reuse_scores=not config.no_cache
+            )
         incomplete = _incomplete(judgments, stage, failed)
         status = "incomplete" if incomplete else "complete"
         speed = meter.record(backend, wall_s=time.perf_counter() - started, cached=cached)
@@ -397,6 +401,51 @@ def describe_incomplete(incomplete: dict[str, dict[str, Any]]) -> str:
     return "; ".join(parts)
 
 
+@dataclass
+class ScoreCache:
+    """The scores of a benchmark's requests already computed by the same scorer code (by position), and their keys,
+    so that the ones computed now are remembered."""
+
+    store: Store
+    keys: list[str]
+    known: dict[int, Score]
+
+    @classmethod
+    def open(cls, store: Store, spec: BenchmarkSpec, reqs: Sequence[Request], reuse: bool) -> ScoreCache:
+        code = scorer_code(scorer_of(spec))
+        if code is None:
+            return cls(store, [], {})
+        keys = [
+            score_key(
+                scorer=spec.scorer,
+                scorer_code=code,
+                benchmark=spec.id,
+                benchmark_version=spec.version,
+                answer=spec.answer,
+                generation_key=r.key,
+                item=to_jsonable({"row": r.item.row, "target": r.item.target}),
+            )
+            for r in reqs
+        ]
+        found = store.get_cached_scores(keys) if reuse else {}
+        known = {
+            i: Score(found[k]["score"], found[k]["extracted"], found[k]["reason"] or "")
+            for i, k in enumerate(keys)
+            if k in found
+        }
+        return cls(store, keys, known)
+
+    def remember(self, scores: Sequence[Score]) -> None:
+        """Store the reusable scores that were computed, not read."""
+        fresh = [
+            {"key": k, "score": s.value, "extracted": s.extracted, "reason": s.reason}
+            for i, (k, s) in enumerate(zip(self.keys, scores, strict=True))
+            if i not in self.known and s.reusable
+        ]
+        if fresh:
+            self.store.put_cached_scores(fresh)
+
+
 def score_run(
     store: Store,
     run_id: str,
@@ -405,10 +454,12 @@ def score_run(
     judgments: dict[str, BenchmarkJudgments] | None = None,
     failed: dict[str, set[str]] | None = None,
     progress: bool = False,
+    reuse_scores: bool = True,
 ) -> list[dict[str, Any]]:
     """Score stored generations of a run and store per-sample scores and per-benchmark results. Items in `failed`
     (a model request failed) are not scored, and a benchmark with any has no score: details["errors"] counts them,
-    like judged benchmarks with missing judgments, a partial result is never reported as the benchmark's."""
+    like judged benchmarks with missing judgments, a partial result is never reported as the benchmark's.
+    `reuse_scores`: take the score of an answer that the same scorer code already scored (the score cache)."""
     stored = store.get_generations(r.key for r in requests)
     by_bench: dict[str, list[Request]] = defaultdict(list)
     for req in requests:
@@ -429,7 +480,9 @@ def score_run(
             results.append(_put_result(store, p, row, failed_ids))
             continue
         outputs = [stored[r.key]["output"] for r in reqs]
-        result = score_benchmark(p.spec, [r.item for r in reqs], outputs, progress)
+        cache = ScoreCache.open(store, p.spec, reqs, reuse_scores)
+        result = score_benchmark(p.spec, [r.item for r in reqs], outputs, progress, cache.known)
+        cache.remember(result.scores)
         store.put_scores(
             [
                 {
@@ -547,7 +600,7 @@ def rescore_run(store: Store, run_id: str) -> list[dict[str, Any]]:
     unjudged = [name for name, j in judgments.items() if j.missing]
     if unjudged:
         raise UsageError(f"run {run['id']} is missing judgments ({', '.join(unjudged)}); rerun the eval to finish it")
-    results = score_run(store, run["id"], planned, requests, judgments, failed)
+    results = score_run(store, run["id"], planned, requests, judgments, failed, reuse_scores=False)
     incomplete = _incomplete(judgments, None, failed)
     rescored = replace(summary, results=results, incomplete=incomplete, rescored_at=now().isoformat())
     store.record_rescore(run["id"], "incomplete" if incomplete else "complete", rescored)

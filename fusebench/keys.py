@@ -43,3 +43,27 @@ def generation_key(
             "params": gen_params,
         }
     )
+
+
+def score_key(
+    *,
+    scorer: str,
+    scorer_code: str,
+    benchmark: str,
+    benchmark_version: int,
+    answer: str,
+    generation_key: str,
+    item: Any,
+) -> str:
+    """Key of one score: the scorer (its name and the hash of its source), what it was shown (the spec's answer
+    mode, the stored generation, the item's row with its target), so a reused score is one that would be recomputed
+    the same."""
+    return stable_hash(
+        {
+            "scorer": [scorer, scorer_code],
+            "benchmark": [benchmark, benchmark_version],
+            "answer": answer,
+            "generation": generation_key,
+            "item": item,
+        }
+    )

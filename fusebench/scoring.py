@@ -5,7 +5,7 @@ is its scorer's or judge mode's, looked up by the name its spec gives."""
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -50,16 +50,23 @@ class BenchmarkScore:
 
 
 def score_benchmark(
-    spec: BenchmarkSpec, items: Sequence[Item], outputs: Sequence[str], progress: bool = False
+    spec: BenchmarkSpec,
+    items: Sequence[Item],
+    outputs: Sequence[str],
+    progress: bool = False,
+    known: Mapping[int, Score] | None = None,
 ) -> BenchmarkScore:
-    """Score each output against its item, then average samples per item and aggregate items as the scorer does.
-    A parallel scorer (code run in the sandbox) shows a bar when `progress`."""
+    """Score each output against its item (but those whose score `known` gives by position), then average samples
+    per item and aggregate items as the scorer does. A parallel scorer (code run in the sandbox) shows a bar when
+    `progress`."""
     scorer = scorer_of(spec)
+    known = known or {}
+    todo = [i for i in range(len(outputs)) if i not in known]
     inputs = [
-        ScoreInput(output=answer_text(spec, i.row, o), target=i.target, item=i.row)
-        for i, o in zip(items, outputs, strict=True)
+        ScoreInput(output=answer_text(spec, items[i].row, outputs[i]), target=items[i].target, item=items[i].row)
+        for i in todo
     ]
-    if scorer.parallel:
+    if scorer.parallel and inputs:
         with CountProgress(len(inputs), f"run:{spec.id}", "program", progress) as bar:
 
             def run(inp: ScoreInput) -> Score:
@@ -68,9 +75,11 @@ def score_benchmark(
                 return score
 
             with ThreadPoolExecutor() as pool:
-                scores = list(pool.map(run, inputs))
+                computed = list(pool.map(run, inputs))
     else:
-        scores = [scorer.score(inp) for inp in inputs]
+        computed = [scorer.score(inp) for inp in inputs]
+    by_position = {**known, **dict(zip(todo, computed, strict=True))}
+    scores = [by_position[i] for i in range(len(outputs))]
     per_item: dict[str, list[float]] = defaultdict(list)
     rows = {}
     for item, score in zip(items, scores, strict=True):

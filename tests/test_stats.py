@@ -21,6 +21,7 @@ from fusebench.stats import (
     holm,
     mean_ci,
     min_detectable_difference,
+    normal_quantile,
     paired_delta_ci,
     paired_permutation_test,
     paired_test,
@@ -387,3 +388,11 @@ def test_grouped_mean_weights_categories_not_items() -> None:
     groups = [("a", "a1")] * 9 + [("b", "b1")]
     assert grouped_mean_ci(values, groups).estimate == pytest.approx(0.5)
     assert mean_ci(values).estimate == pytest.approx(0.9)
+
+
+@given(st.sampled_from([0.5, 0.8, 0.9, 0.95, 0.975, 0.99, 0.995]))
+def test_normal_quantile_is_scipys_to_the_last_bit(q: float) -> None:
+    # 0.975 (every 95% interval) is a stored constant, so a cached eval imports no scipy; it must be scipy's float
+    from scipy.special import ndtri
+
+    assert normal_quantile(q) == float(ndtri(q))

@@ -38,6 +38,12 @@ class Score:
     extracted: str | None = None
     reason: str = ""
 
+    @property
+    def reusable(self) -> bool:
+        """Whether a later run may reuse this score for the same answer: not a time-limit verdict (the sandbox's
+        "timeout: ..."), which depends on how loaded the machine was."""
+        return "timeout" not in self.reason
+
 
 ScoreFn = Callable[[ScoreInput], Score]
 Rows = Mapping[str, Mapping[str, Any]]  # item id -> the item's row

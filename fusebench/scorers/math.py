@@ -30,8 +30,6 @@ from functools import lru_cache
 from multiprocessing.pool import Pool
 from typing import Any, TypeVar
 
-from math_verify import parse, verify
-
 from fusebench.scorers.base import Score, ScoreInput, register
 
 TIME_LIMIT_S = 3.0  # per is_equivalent call
@@ -197,6 +195,8 @@ def _simple_number(s: str) -> Fraction | None:
 @lru_cache(maxsize=8192)
 def _parsed(answer: str) -> tuple[Any, ...]:
     """math-verify's parse of a bare answer (cached: gold answers repeat across samples)."""
+    from math_verify import parse  # on first use: a fully cached eval imports no sympy
+
     return tuple(parse(f"${answer}$", parsing_timeout=None))  # type: ignore[arg-type]
 
 
@@ -216,6 +216,8 @@ def _equivalent(pred: str, gold: str) -> bool:
             return False
     if len(p) > MAX_ANSWER_CHARS or len(g) > MAX_ANSWER_CHARS:
         return False  # not an answer worth handing to sympy
+    from math_verify import verify
+
     return bool(verify(list(_parsed(g)), list(_parsed(p)), timeout_seconds=None))
 
 

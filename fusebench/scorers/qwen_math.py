@@ -27,13 +27,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from functools import cache
 from math import isclose
 from typing import Any
-
-import sympy
-from sympy import N, simplify
-from sympy.parsing.sympy_parser import parse_expr
-from word2number import w2n
 
 from fusebench.scorers.base import Score, ScoreInput, register
 from fusebench.scorers.math import bounded
@@ -59,6 +55,8 @@ _VARIABLE_PREFIXES = ("x=", "y=", "z=", "x\\in", "y\\in", "z\\in", "x\\to", "y\\
 
 def _word_number(text: str) -> str:
     """'five' -> '5', 'two apples' -> '2' (word2number, as the reference); anything else unchanged."""
+    from word2number import w2n  # imported on first use, like sympy: a fully cached eval scores nothing
+
     try:
         return str(w2n.word_to_num(text))
     except Exception:
@@ -309,7 +307,14 @@ _SAFE_PYTHON_RE = re.compile(r"[0-9A-Za-z+\-*/^().,= ]*")
 _IDENTIFIER_RE = re.compile(r"[A-Za-z]{2,}")
 _MIXED_NUMBER_RE = re.compile(r"(\d)\s*(\\frac)")
 _PYTHON_NAMES = frozenset({"sqrt", "sin", "cos", "tan", "log", "ln", "exp", "pi", "oo", "Abs", "abs"})
-_PYTHON_GLOBALS: dict[str, Any] = {name: getattr(sympy, name) for name in sympy.__all__} | {"__builtins__": {}}
+
+
+@cache
+def _python_globals() -> dict[str, Any]:
+    """sympy's names and no builtins: what parse_expr may see."""
+    import sympy
+
+    return {name: getattr(sympy, name) for name in sympy.__all__} | {"__builtins__": {}}
 
 
 def _has_top_level_comma(s: str) -> bool:
@@ -334,7 +339,9 @@ def _sympy(s: str) -> Any:
     """s as a sympy object: LaTeX first (latex2sympy2_extended), then Python syntax; s itself when neither parses."""
     parsers: list[Callable[[str], Any]] = [] if _has_top_level_comma(s) else [_latex]
     if _SAFE_PYTHON_RE.fullmatch(s) and set(_IDENTIFIER_RE.findall(s)) <= _PYTHON_NAMES:
-        parsers.append(lambda t: parse_expr(t, global_dict=_PYTHON_GLOBALS))
+        from sympy.parsing.sympy_parser import parse_expr
+
+        parsers.append(lambda t: parse_expr(t, global_dict=_python_globals()))
     for parse in parsers:
         for candidate in (s.replace("\\\\", "\\"), s):
             try:
@@ -347,6 +354,8 @@ def _sympy(s: str) -> Any:
 def symbolic_equal(a_text: str, b_text: str) -> bool:
     """sympy equality as the reference tries it: same object or text, a - b simplifying to 0, equations with equal
     |lhs - rhs|, equal values (relative 1e-4), or matrices equal after rounding to 3 places."""
+    from sympy import N, simplify
+
     a, b = _sympy(a_text), _sympy(b_text)
     checks = (
         lambda: str(a) == str(b) or a == b,

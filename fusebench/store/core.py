@@ -18,7 +18,16 @@ from fusebench.errors import UsageError
 from fusebench.scale import Scale
 from fusebench.store.migrate import legacy_scale, migrate
 from fusebench.store.records import RunSettings, RunSummary
-from fusebench.store.tables import generations, judgments, metadata, now, run_benchmarks, runs, scores
+from fusebench.store.tables import (
+    generations,
+    judgments,
+    metadata,
+    now,
+    run_benchmarks,
+    runs,
+    score_cache,
+    scores,
+)
 
 WAL_SWITCH_SECONDS = 30.0
 
@@ -212,6 +221,14 @@ class Store:
     # scores and per-benchmark results
     def put_scores(self, rows: Sequence[dict[str, Any]]) -> None:
         self._upsert(scores, rows)
+
+    def get_cached_scores(self, keys: Iterable[str]) -> dict[str, dict[str, Any]]:
+        """Scores already computed for these score keys (fusebench.keys.score_key), by key."""
+        return self._by_key(score_cache, keys)
+
+    def put_cached_scores(self, rows: Sequence[dict[str, Any]]) -> None:
+        """Remember scores by score key (rows: key, score, extracted, reason)."""
+        self._upsert(score_cache, [{**r, "created_at": now()} for r in rows])
 
     def get_scores(self, run_id: str, benchmark: str | None = None) -> list[dict[str, Any]]:
         query = select(scores).where(scores.c.run_id == run_id)

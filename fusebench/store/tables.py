@@ -80,6 +80,16 @@ scores = Table(
     Column("reason", Text),
 )
 
+score_cache = Table(
+    "score_cache",
+    metadata,
+    Column("key", String(64), primary_key=True),  # keys.score_key: the scorer's code, the answer and its target
+    Column("score", Float, nullable=False),
+    Column("extracted", Text),
+    Column("reason", Text),
+    Column("created_at", DateTime, nullable=False),
+)
+
 run_benchmarks = Table(
     "run_benchmarks",
     metadata,
