@@ -65,17 +65,17 @@ class Manifest:
         )
 
     def can_resume(self, stage: str, inputs: str) -> bool:
-        """A previous attempt with the same inputs started and did not finish (killed, or failed)."""
+        """A previous attempt with the same inputs started and did not finish (killed, interrupted, or failed)."""
         e = self.entry(stage)
-        return e.get("status") in {"running", "failed"} and e.get("inputs") == inputs
+        return e.get("status") in {"running", "interrupted", "failed"} and e.get("inputs") == inputs
 
     def start(self, stage: str, inputs: str) -> None:
         self.data[stage] = {"status": "running", "inputs": inputs, "started": time.time()}
         self._save()
 
-    def fail(self, stage: str, error: str) -> None:
-        """The stage stopped on an error (its partial work stays resumable)."""
-        self.data[stage] = {**self.entry(stage), "status": "failed", "error": error, "failed": time.time()}
+    def fail(self, stage: str, error: str, status: str = "failed") -> None:
+        """The stage stopped on an error, or was `interrupted` (SIGINT/SIGTERM); its partial work stays resumable."""
+        self.data[stage] = {**self.entry(stage), "status": status, "error": error, "failed": time.time()}
         self._save()
 
     def finish(self, stage: str, inputs: str, artifact: Path, info: dict[str, Any] | None = None) -> str:

@@ -146,7 +146,8 @@ class Pipeline:
                 info = getattr(self, f"_stage_{stage}")()
             except BaseException as exc:  # a kill -9 leaves "running"; anything else says what stopped it
                 if main:
-                    self.manifest.fail(stage, f"{type(exc).__name__}: {exc}".splitlines()[0])
+                    status = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
+                    self.manifest.fail(stage, f"{type(exc).__name__}: {exc}".splitlines()[0], status)
                 raise
             if main:
                 self.manifest.finish(stage, inputs, self.artifact(stage), info)

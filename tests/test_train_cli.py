@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import signal
 from pathlib import Path
 
 import pytest
 
 from fusebench import cli
+from fusebench.exits import Interrupted
 from fusebench_train import cli as train_cli
 from fusebench_train.manifest import Manifest, path_hash
 
@@ -77,7 +79,7 @@ def test_path_hash_depends_on_names_and_contents(tmp_path: Path) -> None:
     assert path_hash(a) != path_hash(b)
 
 
-def test_a_failing_stage_is_marked_failed_and_stays_resumable(tmp_path: Path) -> None:
+def _pipeline_failing_with(tmp_path: Path, exc: BaseException) -> object:
     from fusebench_train.config import parse_config
     from fusebench_train.pipeline import Pipeline
 
@@ -91,12 +93,27 @@ def test_a_failing_stage_is_marked_failed_and_stays_resumable(tmp_path: Path) ->
         "eval": {"benchmarks": ["gsm8k"]},
     }
 
-    def no_backend(source: object) -> object:  # the stage fails before any model runs
-        raise RuntimeError("backend exploded\nsecond line")
+    def no_backend(source: object) -> object:  # the stage stops before any model runs
+        raise exc
 
-    pipeline = Pipeline(parse_config(raw), make_source_backend=no_backend, log=lambda msg: None)  # type: ignore[arg-type]
+    return Pipeline(parse_config(raw), make_source_backend=no_backend, log=lambda msg: None)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_a_signalled_stage_is_marked_interrupted_not_failed_and_stays_resumable(tmp_path: Path, signum: int) -> None:
+    # seen on the GPU machine: `timeout -s INT` stopped the eval stage and the manifest said "failed"
+    pipeline = _pipeline_failing_with(tmp_path, Interrupted(signum))
+    with pytest.raises(Interrupted):
+        pipeline.run(until="sample")  # type: ignore[attr-defined]
+    entry = json.loads((tmp_path / "w" / "manifest.json").read_text())["sample"]
+    assert entry["status"] == "interrupted" and entry["error"] == f"Interrupted: {signal.Signals(signum).name}"
+    assert Manifest(tmp_path / "w").can_resume("sample", entry["inputs"])
+
+
+def test_a_failing_stage_is_marked_failed_and_stays_resumable(tmp_path: Path) -> None:
+    pipeline = _pipeline_failing_with(tmp_path, RuntimeError("backend exploded\nsecond line"))
     with pytest.raises(RuntimeError):
-        pipeline.run(until="sample")
+        pipeline.run(until="sample")  # type: ignore[attr-defined]
     entry = json.loads((tmp_path / "w" / "manifest.json").read_text())["sample"]
     assert (entry["status"], entry["error"]) == ("failed", "RuntimeError: backend exploded")
     assert Manifest(tmp_path / "w").can_resume("sample", entry["inputs"])
