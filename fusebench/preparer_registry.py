@@ -5,11 +5,10 @@ named by a spec's `data.prepare`. Packages add preparers through the `fusebench.
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable
-from functools import cache
-from importlib.metadata import EntryPoint, entry_points
 from typing import TYPE_CHECKING, Any
+
+from fusebench.registry import LazyNames
 
 if TYPE_CHECKING:
     from fusebench.spec import BenchmarkSpec
@@ -38,23 +37,20 @@ def register(name: str) -> Callable[[RowPreparer], RowPreparer]:
     return deco
 
 
-@cache
-def _plugins() -> dict[str, EntryPoint]:
-    return {ep.name: ep for ep in entry_points(group=ENTRY_POINT_GROUP)}
+NAMES = LazyNames(ENTRY_POINT_GROUP, BUILTIN)
 
 
 def known_names() -> set[str]:
     """Every preparer name that can be loaded (built-in, registered or from an entry point), importing none."""
-    return set(BUILTIN) | set(_plugins()) | set(_REGISTRY)
+    return NAMES.known() | set(_REGISTRY)
 
 
 def get_preparer(name: str) -> RowPreparer:
     """The preparer registered as `name`, importing its module on first use (KeyError when there is none)."""
     if name not in _REGISTRY:
-        if name in BUILTIN:
-            importlib.import_module(BUILTIN[name])
-        elif name in _plugins():
-            register(name)(_plugins()[name].load())
+        provided = NAMES.load(name)
+        if provided is not None:
+            register(name)(provided)  # type: ignore[arg-type]
     if name not in _REGISTRY:
         raise KeyError(name)
     return _REGISTRY[name]

@@ -33,7 +33,7 @@ ENTRY_POINT = EntryPoint("helpfulness", "helpfulness_mode:Helpfulness", modes.EN
 
 
 def _clear_caches() -> None:
-    modes._plugins.cache_clear()
+    modes.NAMES.refresh()
     modes.get_mode.cache_clear()
 
 
@@ -41,7 +41,7 @@ def _clear_caches() -> None:
 def installed(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """As if the package shipping helpfulness_mode were installed (its entry point) and its spec folder included."""
     monkeypatch.syspath_prepend(str(PLUGIN))
-    monkeypatch.setattr(modes, "entry_points", lambda group: [ENTRY_POINT] if group == ENTRY_POINT.group else [])
+    monkeypatch.setattr(modes.NAMES, "plugins", lambda: {ENTRY_POINT.name: ENTRY_POINT})
     monkeypatch.setenv(INCLUDE_ENV, str(PLUGIN))
     _clear_caches()
     yield

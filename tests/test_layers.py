@@ -41,6 +41,7 @@ LAYERS = (
             "fusebench.exits",
             "fusebench.keys",
             "fusebench.scale",
+            "fusebench.registry",
             "fusebench.stats",
             "fusebench.progress",
             "fusebench.environment",

@@ -28,8 +28,7 @@ TOPICS = ("algebra", "geometry", "probability")
 def registry(monkeypatch: pytest.MonkeyPatch) -> None:
     """Each test registers into its own copy of the registry (and sees no installed scorer plugins)."""
     monkeypatch.setattr(base, "_REGISTRY", dict(base._REGISTRY))
-    monkeypatch.setattr(scorers, "entry_points", lambda group: [])
-    scorers._plugins.cache_clear()
+    monkeypatch.setattr(scorers.NAMES, "plugins", lambda: {})
 
 
 class Rated:
@@ -109,12 +108,10 @@ def test_an_entry_point_registers_a_function_or_an_object(monkeypatch: pytest.Mo
         EntryPoint("third_party_choice", "fusebench.scorers.choice:score_choice", scorers.ENTRY_POINT_GROUP),
         EntryPoint("third_party_rated", f"{__name__}:Rated", scorers.ENTRY_POINT_GROUP),
     ]
-    monkeypatch.setattr(scorers, "entry_points", lambda group: points if group == scorers.ENTRY_POINT_GROUP else [])
-    scorers._plugins.cache_clear()
+    monkeypatch.setattr(scorers.NAMES, "plugins", lambda: {ep.name: ep for ep in points})
     assert {"third_party_choice", "third_party_rated"} <= set(base.scorer_names())
     assert base.get_scorer("third_party_choice") is score_choice
     assert lookup("third_party_rated").scale == RATING_10 and lookup("third_party_rated").parallel
-    scorers._plugins.cache_clear()
 
 
 def test_an_unknown_scorer_and_a_non_scorer() -> None:

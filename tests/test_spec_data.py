@@ -279,7 +279,7 @@ def test_preparers_come_from_the_registry_lazily_and_from_entry_points(
     )
     monkeypatch.syspath_prepend(str(tmp_path))
     ep = EntryPoint("acme_double", "acme_prep:double", "fusebench.preparers")
-    monkeypatch.setattr(preparer_registry, "_plugins", lambda: {ep.name: ep})
+    monkeypatch.setattr(preparer_registry.NAMES, "plugins", lambda: {ep.name: ep})
     monkeypatch.setattr(preparer_registry, "_REGISTRY", dict(preparer_registry._REGISTRY))  # registers for this test
     include([_folder(tmp_path / "mine", prepare="acme_double")])
     assert "acme_double" in preparer_registry.known_names()

@@ -6,9 +6,7 @@ parallelism)."""
 
 from __future__ import annotations
 
-import importlib
-from functools import cache
-from importlib.metadata import EntryPoint, entry_points
+from fusebench.registry import LazyNames
 
 ENTRY_POINT_GROUP = "fusebench.scorers"
 
@@ -28,27 +26,21 @@ BUILTIN: dict[str, str] = {
 }
 
 
-@cache
-def _plugins() -> dict[str, EntryPoint]:
-    return {ep.name: ep for ep in entry_points(group=ENTRY_POINT_GROUP)}
+NAMES = LazyNames(ENTRY_POINT_GROUP, BUILTIN)
 
 
 def known_names() -> set[str]:
     """Every scorer name that can be loaded: the built-ins and the installed packages' entry points."""
-    return set(BUILTIN) | set(_plugins())
+    return NAMES.known()
 
 
 def is_known(name: str) -> bool:
     """Whether `name` names a scorer, without importing any scorer."""
-    return name in BUILTIN or name in _plugins()
+    return NAMES.is_known(name)
 
 
 def load(name: str) -> object | None:
     """Import what provides `name`: a built-in's module (its import registers it: None), or an entry point's object
     (a function or Scorer, which the caller registers); None as well when the name is unknown. This module does not
     import fusebench.scorers.base, which calls it: the two form no cycle."""
-    if name in BUILTIN:
-        importlib.import_module(BUILTIN[name])
-    elif name in _plugins():
-        return _plugins()[name].load()
-    return None
+    return NAMES.load(name)

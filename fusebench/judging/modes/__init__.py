@@ -7,12 +7,11 @@ instance); a spec names its mode in `judge.mode`.
 
 from __future__ import annotations
 
-import importlib
 from functools import cache
-from importlib.metadata import EntryPoint, entry_points
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from fusebench.errors import UsageError
+from fusebench.registry import LazyNames
 
 if TYPE_CHECKING:
     from fusebench.judging.modes.base import JudgeMode
@@ -27,19 +26,17 @@ BUILTIN: dict[str, str] = {
 }
 
 
-@cache
-def _plugins() -> dict[str, EntryPoint]:
-    return {ep.name: ep for ep in entry_points(group=ENTRY_POINT_GROUP)}
+NAMES = LazyNames(ENTRY_POINT_GROUP, BUILTIN)
 
 
 def known_names() -> set[str]:
     """Every judge mode that can be loaded: the built-ins and the installed packages' entry points."""
-    return set(BUILTIN) | set(_plugins())
+    return NAMES.known()
 
 
 def is_known(name: str) -> bool:
     """Whether `name` names a judge mode, without importing any mode."""
-    return name in BUILTIN or name in _plugins()
+    return NAMES.is_known(name)
 
 
 @cache
@@ -47,12 +44,8 @@ def get_mode(name: str) -> JudgeMode:
     """The judge mode registered as `name` (UsageError when there is none)."""
     from fusebench.judging.modes.base import JudgeMode
 
-    if name in BUILTIN:
-        module, attr = BUILTIN[name].split(":")
-        found: Any = getattr(importlib.import_module(module), attr)
-    elif name in _plugins():
-        found = _plugins()[name].load()
-    else:
+    found = NAMES.load(name)
+    if found is None:
         raise UsageError(f"unknown judge mode {name!r}; known: {', '.join(sorted(known_names()))}")
     mode = found() if isinstance(found, type) else found
     if not isinstance(mode, JudgeMode):
