@@ -46,33 +46,32 @@ def export_run(store: Store, run_id: str, output_dir: Path) -> Path:
         by_bench.setdefault(s["benchmark"], []).append(json.dumps(line, ensure_ascii=False))
     for bench, lines in by_bench.items():
         _atomic_write(folder / "samples" / f"{bench}.jsonl", "\n".join(lines) + "\n")
-    _export_alpaca_eval(store, run, folder)
+    _export_reference_outputs(store, run, folder)
     return folder
 
 
-def _export_alpaca_eval(store: Store, run: dict[str, Any], folder: Path) -> None:
-    """AlpacaEval benchmarks: the model's outputs as alpaca_eval's model_outputs.json, beside the samples, so that
-    `alpaca_eval --model_outputs runs/<id>/<benchmark>_model_outputs.json` can score them too."""
+def _export_reference_outputs(store: Store, run: dict[str, Any], folder: Path) -> None:
+    """Judged benchmarks whose judge mode has a reference input file (AlpacaEval's model_outputs.json): the run's
+    answers in it, beside the samples, so that the reference scores them too (`alpaca_eval --model_outputs
+    runs/<id>/<benchmark>_model_outputs.json`)."""
+    from fusebench.judging.modes import get_mode
     from fusebench.plan import build_requests, plan_from_run
     from fusebench.spec import all_benchmarks
 
     specs = all_benchmarks()
     native = RunSettings.from_json(run["settings"]).per_benchmark
-    names = [
-        b
-        for b in run["benchmarks"]
-        if b in native and b in specs and getattr(specs[b].judge, "mode", None) == "alpaca_eval"
-    ]
-    if not names:
+    modes = {b: get_mode(j.mode) for b in run["benchmarks"] if b in native and b in specs and (j := specs[b].judge)}
+    files = {b: m.reference_outputs_file for b, m in modes.items() if m.reference_outputs_file}
+    if not files:
         return
-    from fusebench.judging.metrics import alpaca_eval_export  # pandas, scikit-learn: only when there is one
-
-    requests = build_requests(plan_from_run({**run, "benchmarks": names}), run["model_fingerprint"])
+    requests = build_requests(plan_from_run({**run, "benchmarks": list(files)}), run["model_fingerprint"])
     generations = store.get_generations(r.key for r in requests)
-    for bench in names:
+    for bench, name in files.items():
         firsts = [r for r in requests if r.benchmark == bench and r.sample_index == 0 and r.key in generations]
-        records = alpaca_eval_export(run["model"], [(r.item.input, generations[r.key]["output"]) for r in firsts])
-        _atomic_write(folder / f"{bench}_model_outputs.json", json.dumps(records, indent=2, ensure_ascii=False))
+        records = modes[bench].reference_outputs(
+            run["model"], [(r.item.input, generations[r.key]["output"]) for r in firsts]
+        )
+        _atomic_write(folder / f"{bench}_{name}", json.dumps(records, indent=2, ensure_ascii=False))
 
 
 def _atomic_write(path: Path, text: str) -> None:

@@ -17,6 +17,7 @@ class AlpacaEval(JudgeMode):
     """The two outputs are shown in alpaca_eval's seeded order as m/M; identical outputs tie without a judge."""
 
     logprobs = 5  # the annotator config's top_logprobs
+    reference_outputs_file = "model_outputs.json"
 
     def tasks(self, spec: BenchmarkSpec, items: Sequence[Item], outputs: dict[str, list[str]]) -> list[JudgeTask]:
         judge = judge_of(spec)
@@ -34,6 +35,12 @@ class AlpacaEval(JudgeMode):
 
     def parse(self, task: JudgeTask, texts: Sequence[str], meta: dict[str, Any]) -> Verdict:
         return parse_alpaca_eval(texts[-1], meta.get("logprobs"), task.context["model_token"])
+
+    def reference_outputs(self, model: str, answers: Sequence[tuple[str, str]]) -> list[dict[str, Any]] | None:
+        """alpaca_eval's model_outputs.json: `alpaca_eval --model_outputs <file>` scores the same answers."""
+        from fusebench.judging.metrics import alpaca_eval_export  # pandas, scikit-learn: only when there is one
+
+        return alpaca_eval_export(model, answers)
 
     def aggregate(self, by_item: Judged) -> Aggregated:
         from fusebench.judging.metrics import AlpacaAnnotation, alpaca_eval_score

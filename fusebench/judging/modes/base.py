@@ -56,6 +56,7 @@ class JudgeMode(ABC):
 
     scale: Scale = PROPORTION
     logprobs: int = 0  # top logprobs per token the judge must return (0: none)
+    reference_outputs_file: str | None = None  # see reference_outputs
 
     @abstractmethod
     def tasks(self, spec: BenchmarkSpec, items: Sequence[Item], outputs: dict[str, list[str]]) -> list[JudgeTask]:
@@ -75,6 +76,11 @@ class JudgeMode(ABC):
 
     def breakdown(self, rated: Sequence[tuple[JudgeTask, Verdict]]) -> dict[str, dict[str, float]] | None:
         """Per-group count and score from the parsed verdicts, or None."""
+        return None
+
+    def reference_outputs(self, model: str, answers: Sequence[tuple[str, str]]) -> list[dict[str, Any]] | None:
+        """The model's (question, answer) pairs in the reference tool's own input format, written beside a run's
+        samples as `<benchmark>_<reference_outputs_file>` so that the reference can score them too."""
         return None
 
 
