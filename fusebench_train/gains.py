@@ -18,7 +18,6 @@ from fusebench.compare import ALPHA, PairedResult, RunData, compare_runs, load_r
 from fusebench.stats import Interval, holm
 from fusebench.store import Store
 
-GAINS_FILE = "gains.json"
 GAINS_TEXT = "gains.md"
 
 
