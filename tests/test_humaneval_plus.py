@@ -180,3 +180,22 @@ def test_offline_without_a_cached_copy_is_one_clear_line(tmp_path: Path) -> None
     assert spec.data.hub is not None
     assert f"{spec.data.hub.id}@{spec.data.hub.revision}" in lines[0]
     assert "offline" in lines[0] and ENV in lines[0]
+
+
+def test_without_a_local_copy_the_pinned_hub_revision_is_loaded(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The hub call is replaced (no network here) by one serving the same rows; it must ask for the pinned commit."""
+    import datasets
+
+    calls: list[tuple[Any, ...]] = []
+
+    def load_dataset(repo_id: str, config: str | None, split: str, revision: str) -> list[dict[str, Any]]:
+        calls.append((repo_id, config, split, revision))
+        return [hub_row(r) for r in RELEASE]
+
+    monkeypatch.delenv(ENV, raising=False)
+    monkeypatch.setattr(datasets, "load_dataset", load_dataset)
+    spec = get_benchmark("humaneval_plus")
+    loaded = load_items(spec)
+    assert calls == [("evalplus/humanevalplus", None, "test", "d32357cf319e50e9c8d8dab5ea876c72b0fd321b")]
+    assert loaded.source == "hf://evalplus/humanevalplus@d32357cf319e50e9c8d8dab5ea876c72b0fd321b"
+    assert [i.id for i in loaded.items] == [r["task_id"] for r in RELEASE]
