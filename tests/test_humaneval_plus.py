@@ -18,31 +18,28 @@ from tests.conftest import cli_env, run_cli
 
 ENV = "FUSEBENCH_HUMANEVAL_PLUS_DIR"
 
-# EvalPlus's output comparison (evalplus/eval/__init__.py): exact, else floats within atol (1e-6 when the task
-# says 0) and rtol 1e-7; written out here without numpy
+# The hub rows' comparison (EvalPlus's rule as its `test` fields state it): exact, else floats within atol (1e-6
+# when the task says 0) by numpy's assert_allclose (rtol 1e-7); it runs in the judge, on plain data
 ASSERTION = """
-import math
+import numpy as np
 
 
-def is_floats(x):
+def is_floats(x) -> bool:
     if isinstance(x, float):
         return True
-    return isinstance(x, (list, tuple)) and len(x) > 0 and all(isinstance(v, float) for v in x)
-
-
-def close(out, exp, atol):
-    if isinstance(exp, (list, tuple)):
-        return len(out) == len(exp) and all(close(o, e, atol) for o, e in zip(out, exp))
-    return abs(out - exp) <= atol + 1e-07 * abs(exp)
+    if isinstance(x, (list, tuple)):
+        return all(isinstance(i, float) for i in x)
+    return False
 
 
 def assertion(out, exp, atol):
+    exact_match = out == exp
     if atol == 0 and is_floats(exp):
         atol = 1e-6
-    if out != exp and atol != 0:
-        assert close(out, exp, atol)
+    if not exact_match and atol != 0:
+        np.testing.assert_allclose(out, exp, atol=atol)
     else:
-        assert out == exp
+        assert exact_match
 """
 
 
@@ -199,3 +196,44 @@ def test_without_a_local_copy_the_pinned_hub_revision_is_loaded(monkeypatch: pyt
     assert calls == [("evalplus/humanevalplus", None, "test", "d32357cf319e50e9c8d8dab5ea876c72b0fd321b")]
     assert loaded.source == "hf://evalplus/humanevalplus@d32357cf319e50e9c8d8dab5ea876c72b0fd321b"
     assert [i.id for i in loaded.items] == [r["task_id"] for r in RELEASE]
+
+
+CLOSE_CASES = [
+    (1.0, 1.0, 0.0),
+    (1.0, 1.0 + 1e-8, 0.0),
+    (1.0, 1.0 + 1e-6, 0.0),
+    (0.5, 0.50005, 1e-4),
+    (0.5, 0.5002, 1e-4),
+    ([1.0, 2.0], [1.0, 2.0 + 1e-5], 1e-4),
+    ([1.0, 2.0], [1.0, 2.1], 1e-4),
+    ([[1.0], [2.0]], [[1.0], [2.0]], 1e-6),
+    (float("nan"), float("nan"), 1e-6),
+    (float("inf"), float("inf"), 1e-6),
+    (float("inf"), 1e308, 1e-6),
+    (3, 3.0000001, 1e-6),
+    (True, 1.0, 1e-6),
+]
+
+
+@pytest.mark.parametrize(("out", "exp", "atol"), CLOSE_CASES)
+def test_the_numpy_stand_in_decides_as_numpy(out: Any, exp: Any, atol: float) -> None:
+    """The judge has no numpy: the hub rows' `np.testing.assert_allclose` runs on fusebench's stand-in, which must
+    decide as numpy does (numpy is in the test environment, outside the sandbox)."""
+    import numpy as np
+
+    from fusebench.scorers.code import _NUMPY_STAND_IN
+
+    scope: dict[str, Any] = {}
+    exec(_NUMPY_STAND_IN, scope)
+    try:
+        np.testing.assert_allclose(out, exp, atol=atol)
+        real = True
+    except AssertionError:
+        real = False
+    try:
+        scope["np"].testing.assert_allclose(out, exp, atol=atol)
+        ours = True
+    except AssertionError:
+        ours = False
+    assert ours == real
+    assert scope["np"].allclose(out, exp) == np.allclose(out, exp)

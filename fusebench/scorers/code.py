@@ -130,13 +130,52 @@ def _task_key(*parts: Any) -> str:
     return hashlib.sha256(json.dumps(parts).encode()).hexdigest()
 
 
+# HumanEval+ rows (evalplus/humanevalplus) compare floats with numpy, which the sandbox (standard library only)
+# lacks: their `import numpy as np` becomes this stand-in for the two functions they call, with numpy's defaults
+# (element-wise |out - exp| <= atol + rtol * |exp|, same shapes, no broadcasting).
+_NUMPY_IMPORT = re.compile(r"^import numpy as np[ \t]*$", re.M)
+_NUMPY_STAND_IN = """
+import math as _np_math
+
+
+def _np_close(a, b, rtol, atol, equal_nan):
+    if isinstance(b, (list, tuple)):
+        return isinstance(a, (list, tuple)) and len(a) == len(b) and all(
+            _np_close(x, y, rtol, atol, equal_nan) for x, y in zip(a, b)
+        )
+    if isinstance(a, (list, tuple)):
+        return False
+    a, b = float(a), float(b)
+    if _np_math.isnan(a) or _np_math.isnan(b):
+        return equal_nan and _np_math.isnan(a) and _np_math.isnan(b)
+    if _np_math.isinf(a) or _np_math.isinf(b):
+        return a == b
+    return abs(a - b) <= atol + rtol * abs(b)
+
+
+class _np_testing:
+    @staticmethod
+    def assert_allclose(actual, desired, rtol=1e-07, atol=0, equal_nan=True, err_msg="", verbose=True):
+        assert _np_close(actual, desired, rtol, atol, equal_nan), f"not close: {actual!r} vs {desired!r}"
+
+
+class np:
+    testing = _np_testing
+
+    @staticmethod
+    def allclose(a, b, rtol=1e-05, atol=1e-08, equal_nan=False):
+        return _np_close(a, b, rtol, atol, equal_nan)
+"""
+
+
 def humaneval_program(item: dict[str, Any], completion: str, split: bool = True) -> Program:
     """The HumanEval program for a model answer: prompt + completion, or prompt + a whole function. Split: the
     judge runs the prompt (the dataset's helpers) and the tests, calling the entry point in the model's process."""
     entry = item["entry_point"]
     code = extract_code(completion, entry)
     body = item["prompt"] + "\n" + code if _defines(code, entry, top_level=True) else item["prompt"] + code
-    tests = f"{item['test']}\n\ncheck({entry})\n"
+    test = _NUMPY_IMPORT.sub(lambda _: _NUMPY_STAND_IN, item["test"])
+    tests = f"{test}\n\ncheck({entry})\n"
     if split:
         return Program(body, tests, calls=(entry,), helpers=item["prompt"])
     return Program(body, tests)
