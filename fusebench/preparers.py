@@ -238,8 +238,8 @@ def prepare_livebench(rows: list[dict[str, Any]], spec: BenchmarkSpec) -> list[d
             continue
         raw_turns = row.get("turns")  # a list, or a numpy array when read from Parquet
         turns = [str(turn) for turn in raw_turns] if raw_turns is not None else []
-        if not turns:
-            raise UsageError(f"{question}: no turns")
+        if len(turns) != 1:  # LiveBench scores the answer to the last turn; fusebench sends one
+            raise UsageError(f"{question}: {len(turns)} turns (LiveBench-0831 questions have exactly 1)")
         out.append({
             **row,
             "turns": turns,
