@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 from sqlalchemy import JSON, Column, DateTime, Float, Integer, MetaData, String, Table, Text
 
@@ -31,6 +32,22 @@ runs = Table(
     Column("summary", JSON),  # records.RunSummary
 )
 
+
+def _model_call_columns() -> list[Column[Any]]:
+    """What a stored model answer carries, generations and judgments alike: the prompt, the output and how it came
+    (fresh Column objects for each table)."""
+    return [
+        Column("prompt", JSON, nullable=False),
+        Column("output", Text, nullable=False),
+        Column("prompt_tokens", Integer),
+        Column("completion_tokens", Integer),
+        Column("finish_reason", String(16)),
+        Column("latency_s", Float),
+        Column("meta", JSON),
+        Column("created_at", DateTime, nullable=False),
+    ]
+
+
 generations = Table(
     "generations",
     metadata,
@@ -38,14 +55,7 @@ generations = Table(
     Column("benchmark", String(64), nullable=False, index=True),
     Column("sample_id", String(128), nullable=False),
     Column("sample_index", Integer, nullable=False),
-    Column("prompt", JSON, nullable=False),
-    Column("output", Text, nullable=False),
-    Column("prompt_tokens", Integer),
-    Column("completion_tokens", Integer),
-    Column("finish_reason", String(16)),
-    Column("latency_s", Float),
-    Column("meta", JSON),
-    Column("created_at", DateTime, nullable=False),
+    *_model_call_columns(),
 )
 
 judgments = Table(
@@ -56,14 +66,7 @@ judgments = Table(
     Column("sample_id", String(128), nullable=False),
     Column("slot", Integer, nullable=False),  # which judgment of the item (a turn, a game order)
     Column("attempt", Integer, nullable=False),  # 0, or 1 for the retry of an unparsable verdict
-    Column("prompt", JSON, nullable=False),
-    Column("output", Text, nullable=False),
-    Column("prompt_tokens", Integer),
-    Column("completion_tokens", Integer),
-    Column("finish_reason", String(16)),
-    Column("latency_s", Float),
-    Column("meta", JSON),
-    Column("created_at", DateTime, nullable=False),
+    *_model_call_columns(),
 )
 
 scores = Table(
