@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -77,3 +79,18 @@ def train_plugin(monkeypatch: pytest.MonkeyPatch) -> None:
     from fusebench import plugins
 
     monkeypatch.setattr(plugins, "entry_points", lambda group: [_TrainEntryPoint()] if group == plugins.GROUP else [])
+
+
+def minimal_fuse_config(tmp_path: Path, **sections: Any) -> dict[str, Any]:
+    """The smallest valid fusion config (as read from YAML): one source, one math prompt, GSM8K held out; `sections`
+    add or replace top-level sections."""
+    prompts = tmp_path / "p.jsonl"
+    prompts.write_text(json.dumps({"question": "1+1?", "answer": "#### 2"}) + "\n")
+    return {
+        "work_dir": str(tmp_path / "w"),
+        "target": "smollm2-135m-instruct",
+        "sources": [{"name": "s", "model": "smollm2-135m-instruct"}],
+        "prompts": [{"path": str(prompts), "domain": "math", "target_transform": "gsm8k_final"}],
+        "eval": {"benchmarks": ["gsm8k"]},
+        **sections,
+    }

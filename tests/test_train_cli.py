@@ -12,6 +12,7 @@ from fusebench import cli
 from fusebench.exits import Interrupted
 from fusebench_train import cli as train_cli
 from fusebench_train.manifest import Manifest, path_hash
+from tests.conftest import minimal_fuse_config
 
 pytestmark = pytest.mark.usefixtures("train_plugin")  # as if the plugin's entry point were installed
 
@@ -83,15 +84,7 @@ def _pipeline_failing_with(tmp_path: Path, exc: BaseException) -> object:
     from fusebench_train.config import parse_config
     from fusebench_train.pipeline import Pipeline
 
-    prompts = tmp_path / "p.jsonl"
-    prompts.write_text(json.dumps({"question": "1+1?", "answer": "2"}) + "\n")
-    raw = {
-        "work_dir": str(tmp_path / "w"),
-        "target": "smollm2-135m-instruct",
-        "sources": [{"name": "s", "model": "smollm2-135m-instruct"}],
-        "prompts": [{"path": str(prompts), "domain": "math"}],
-        "eval": {"benchmarks": ["gsm8k"]},
-    }
+    raw = minimal_fuse_config(tmp_path)
 
     def no_backend(source: object) -> object:  # the stage stops before any model runs
         raise exc

@@ -17,21 +17,9 @@ from fusebench import cli
 from fusebench.keys import stable_hash
 from fusebench_train.config import parse_config
 from fusebench_train.trl_config import OVERLAY, trl_args, trl_class
+from tests.conftest import minimal_fuse_config
 
 pytestmark = pytest.mark.usefixtures("train_plugin")  # as if the plugin's entry point were installed
-
-
-def _raw(tmp_path: Path, **sections: Any) -> dict[str, Any]:
-    prompts = tmp_path / "p.jsonl"
-    prompts.write_text(json.dumps({"question": "1+1?", "answer": "#### 2"}) + "\n")
-    return {
-        "work_dir": str(tmp_path / "w"),
-        "target": "smollm2-135m-instruct",
-        "sources": [{"name": "s", "model": "smollm2-135m-instruct"}],
-        "prompts": [{"path": str(prompts), "domain": "math", "target_transform": "gsm8k_final"}],
-        "eval": {"benchmarks": ["gsm8k"]},
-        **sections,
-    }
 
 
 def test_options_fusebench_never_declared_reach_trl_unchanged(tmp_path: Path) -> None:
@@ -43,7 +31,7 @@ def test_options_fusebench_never_declared_reach_trl_unchanged(tmp_path: Path) ->
         "max_grad_norm": 0.5,
     }
     sft = {"packing": True, "neftune_noise_alpha": 5.0, "assistant_only_loss": True, "loss_type": "dft"}
-    cfg = parse_config(_raw(tmp_path, sft=sft, dpo=dpo))
+    cfg = parse_config(minimal_fuse_config(tmp_path, sft=sft, dpo=dpo))
     args = trl_args("dpo", cfg.trl_kwargs("dpo"))  # what run_dpo hands to DPOTrainer
     assert type(args).__name__ == "DPOConfig"
     assert (args.loss_type, args.loss_weights) == (["apo_zero", "sft"], [1.0, 0.2])
@@ -57,7 +45,7 @@ def test_options_fusebench_never_declared_reach_trl_unchanged(tmp_path: Path) ->
 
 def test_overlay_defaults_apply_and_a_section_overrides_them(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TQDM_DISABLE", "1")
-    cfg = parse_config({**_raw(tmp_path), "seed": 7})
+    cfg = parse_config({**minimal_fuse_config(tmp_path), "seed": 7})
     sft = trl_args("sft", cfg.trl_kwargs("sft"))
     trl_defaults = trl_class("sft")(output_dir=str(tmp_path / "x"), use_cpu=True)
     for key, value in OVERLAY["sft"].items():  # every overlay key differs from TRL's default and is applied
@@ -69,7 +57,9 @@ def test_overlay_defaults_apply_and_a_section_overrides_them(tmp_path: Path, mon
     dpo = trl_args("dpo", cfg.trl_kwargs("dpo"))
     assert (dpo.loss_type, dpo.beta, dpo.learning_rate, dpo.num_train_epochs) == (["sigmoid_norm"], 10.0, 8e-7, 1.0)
     assert dpo.precompute_ref_log_probs and Path(dpo.output_dir) == tmp_path / "w" / "dpo" / "checkpoints"
-    cfg = parse_config(_raw(tmp_path, sft={"gradient_checkpointing": True, "seed": 3, "learning_rate": 1.0e-5}))
+    cfg = parse_config(
+        minimal_fuse_config(tmp_path, sft={"gradient_checkpointing": True, "seed": 3, "learning_rate": 1.0e-5})
+    )
     sft = trl_args("sft", cfg.trl_kwargs("sft"))
     assert (sft.gradient_checkpointing, sft.seed, sft.data_seed, sft.learning_rate) == (True, 3, 0, 1e-5)
 
@@ -100,7 +90,7 @@ def test_a_value_trl_rejects_is_one_line_and_exit_2(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], section: dict[str, Any], message: str
 ) -> None:
     config = tmp_path / "fuse.yaml"
-    config.write_text(yaml.safe_dump(_raw(tmp_path, **section)))
+    config.write_text(yaml.safe_dump(minimal_fuse_config(tmp_path, **section)))
     assert cli.main(["fuse", "plan", str(config)]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "Traceback" not in err, err
@@ -112,7 +102,7 @@ def test_deepspeed_file_resolves_beside_the_config(tmp_path: Path, monkeypatch: 
     (tmp_path / "cfg").mkdir()
     (tmp_path / "cfg" / "zero2.json").write_text(json.dumps({"zero_optimization": {"stage": 2}}))
     monkeypatch.chdir(tmp_path)  # not where the file is
-    cfg = parse_config(_raw(tmp_path, sft={"deepspeed": "zero2.json"}), base_dir=tmp_path / "cfg")
+    cfg = parse_config(minimal_fuse_config(tmp_path, sft={"deepspeed": "zero2.json"}), base_dir=tmp_path / "cfg")
     assert cfg.trl_kwargs("sft")["deepspeed"] == str(tmp_path / "cfg" / "zero2.json")
     assert cfg.sft.options["deepspeed"] == "zero2.json"  # as written: the stage's cache key
 
@@ -132,9 +122,11 @@ def test_stage_cache_keys_are_those_of_the_dataclass_config(tmp_path: Path) -> N
         ({"sft": sft, "dpo": dpo}, ("52cc52a3d1fef09021c7790d7daa09358937c45c856d41e44ee80906429c21be",
                                     "bac879aead70d42c5063b376f0d35cd56981361447134f062ea9c7168238f015")),
     ):  # fmt: skip
-        cfg = parse_config(_raw(tmp_path, **sections))
+        cfg = parse_config(minimal_fuse_config(tmp_path, **sections))
         assert (stable_hash(cfg.section("sft")), stable_hash(cfg.section("dpo"))) == digests
-    cfg = parse_config(_raw(tmp_path, dpo={**dpo, "max_grad_norm": 0.5}))  # a new option is part of the key
+    cfg = parse_config(
+        minimal_fuse_config(tmp_path, dpo={**dpo, "max_grad_norm": 0.5})
+    )  # a new option is part of the key
     assert stable_hash(cfg.section("dpo")) != digests[1]
 
 
@@ -147,6 +139,6 @@ def test_loading_under_accelerate_launch_with_deepspeed_sets_up_nothing(
     from transformers.integrations.deepspeed import is_deepspeed_zero3_enabled
 
     monkeypatch.setenv("ACCELERATE_USE_DEEPSPEED", "true")
-    cfg = parse_config(_raw(tmp_path, sft={"max_grad_norm": 0.5}))
+    cfg = parse_config(minimal_fuse_config(tmp_path, sft={"max_grad_norm": 0.5}))
     assert cfg.sft.get("max_grad_norm") == 0.5 and not is_deepspeed_zero3_enabled()
     assert os.environ["ACCELERATE_USE_DEEPSPEED"] == "true"

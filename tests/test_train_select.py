@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from fusebench.errors import UsageError
 from fusebench_train.config import load_config, parse_config
 from fusebench_train.select import Scored, build, build_stats, format_stats, select_pairs, select_sft, split_prompts
+from tests.conftest import minimal_fuse_config
 
 REPO = Path(__file__).resolve().parent.parent
 BAND = (0.01, 0.1)
@@ -170,20 +171,8 @@ def test_gap_histogram_covers_the_band_for_reward_model_pairs() -> None:
 # --- config ---------------------------------------------------------------------------------------------------
 
 
-def _raw(tmp_path: Path) -> dict:
-    prompts = tmp_path / "p.jsonl"
-    prompts.write_text(json.dumps({"question": "1+1?", "answer": "#### 2"}) + "\n")
-    return {
-        "work_dir": str(tmp_path / "w"),
-        "target": "smollm2-135m-instruct",
-        "sources": [{"name": "s", "model": "smollm2-135m-instruct"}],
-        "prompts": [{"path": str(prompts), "domain": "math", "target_transform": "gsm8k_final"}],
-        "eval": {"benchmarks": ["gsm8k"]},
-    }
-
-
 def test_config_defaults_are_the_paper_settings(tmp_path: Path) -> None:
-    cfg = parse_config(_raw(tmp_path))
+    cfg = parse_config(minimal_fuse_config(tmp_path))
     assert cfg.sample.samples_per_prompt == {"instruction": 5, "math": 5, "code": 8}
     assert (cfg.sample.temperature, cfg.sample.top_p) == (0.8, 0.95)
     assert cfg.build.reward_gap == (0.01, 0.1) and cfg.build.sft_fraction["instruction"] == 0.4
@@ -224,12 +213,12 @@ def test_config_defaults_are_the_paper_settings(tmp_path: Path) -> None:
 )
 def test_bad_config_is_one_usage_error_line(tmp_path: Path, patch: dict, message: str) -> None:
     with pytest.raises(UsageError, match=message) as info:
-        parse_config({**_raw(tmp_path), **patch})
+        parse_config({**minimal_fuse_config(tmp_path), **patch})
     assert "\n" not in str(info.value)
 
 
 def test_unknown_target_transform_and_scorer(tmp_path: Path) -> None:
-    raw = _raw(tmp_path)
+    raw = minimal_fuse_config(tmp_path)
     with pytest.raises(UsageError, match=r"prompts\[0\]\.target_transform: 'nope' unknown"):
         parse_config({**raw, "prompts": [{**raw["prompts"][0], "target_transform": "nope"}]})
     with pytest.raises(UsageError, match=r"prompts\[0\]\.scorer: 'nope' unknown"):
@@ -237,7 +226,7 @@ def test_unknown_target_transform_and_scorer(tmp_path: Path) -> None:
 
 
 def test_missing_prompt_file_and_instruction_without_reward_model(tmp_path: Path) -> None:
-    raw = _raw(tmp_path)
+    raw = minimal_fuse_config(tmp_path)
     with pytest.raises(UsageError, match="file not found"):
         parse_config({**raw, "prompts": [{"path": "nope.jsonl", "domain": "math"}]})
     with pytest.raises(UsageError, match="reward_model"):
