@@ -21,7 +21,7 @@ from typing import Any
 
 from tqdm import tqdm
 
-from fusebench.backends.base import Backend, GenParams
+from fusebench.backends.base import Backend, GenParams, release
 from fusebench.errors import UsageError
 from fusebench.scorers.base import ScoreInput, get_scorer, lookup
 from fusebench_train.config import VERIFIABLE, FuseConfig, SourceModel
@@ -142,6 +142,7 @@ def sample(
                     bar.update(1)
                     have[(source.name, p.id)].add(j)
                     rows.append(row)
+        release(backend)  # vLLM: its engine-core process ends here, not at exit, before the next source loads
         del backend
         gc.collect()
     return sorted(rows, key=lambda r: (r["prompt_id"], r["source"], r["index"]))

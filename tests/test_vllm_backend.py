@@ -240,3 +240,21 @@ def test_seeded_sampling_over_more_prompt_tokens_than_one_engine_step_takes(back
     assert sorted((c.index, c.meta["sample"]) for c in done) == [(i, j) for i in range(40) for j in range(4)]
     alone = _texts(list(backend.generate(convs[5:6], params)))
     assert [alone[(0, j)] for j in range(4)] == [_texts(done)[(5, j)] for j in range(4)]
+
+
+def test_the_eval_command_exits_once_its_run_is_stored(tmp_path: Path) -> None:
+    """vLLM's engine core is a non-daemonic child: left running, the CLI printed its table and then hung at
+    interpreter exit (multiprocessing joins its children) until killed; a sampling subprocess did the same."""
+    import subprocess
+    import sys
+
+    cmd = [str(Path(sys.executable).parent / "fusebench"), "eval", "--backend", "vllm", "--enforce-eager"]
+    cmd += ["--max-model-len", "1024"]
+    cmd += ["--benchmarks", "gsm8k", "--limit", "2", "--max-new-tokens", "8", "--no-progress"]
+    cmd += ["--store", str(tmp_path / "fb.db"), "--output-dir", str(tmp_path / "out")]
+    try:
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=420, cwd=tmp_path)
+    except subprocess.TimeoutExpired as exc:
+        pytest.fail(f"still running after {exc.timeout} s; its output ended: {str(exc.stdout)[-300:]}")
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "gsm8k" in done.stdout

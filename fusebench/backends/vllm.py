@@ -126,6 +126,9 @@ class Engine:
         self.llm = LLM(options.model, **kwargs)
         self.max_model_len = int(self.llm.model_config.max_model_len)
         self.calls = 0
+        self.closed = False
+        # vLLM's engine core is a non-daemonic child: left running, interpreter exit waits on it forever
+        atexit.register(self.close)
 
     def run(self, prompts: Sequence[Prompt], params: GenParams) -> Iterator[Completion]:
         """Add every prompt, then step the engine, yielding completions (n per prompt) as requests finish."""
@@ -152,8 +155,11 @@ class Engine:
                 engine.abort_request(list(pending))
 
     def close(self) -> None:
-        """Shut the engine-core process down now (else it goes at interpreter exit)."""
-        self.llm.llm_engine.engine_core.shutdown()
+        """Shut the engine-core process down (at the latest at interpreter exit); a second call does nothing."""
+        if not self.closed:
+            self.closed = True
+            atexit.unregister(self.close)
+            self.llm.llm_engine.engine_core.shutdown()
 
 
 def _completions(
