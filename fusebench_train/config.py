@@ -27,7 +27,7 @@ DOMAINS = ("instruction", "math", "code")
 VERIFIABLE = frozenset({"math", "code"})
 DEFAULT_SCORERS = {"math": "math", "code": "mbpp"}
 DTYPES = ("auto", "float32", "bfloat16", "float16")
-SAMPLE_BACKENDS = ("auto", "hf", "vllm")
+BACKENDS = ("auto", "hf", "vllm")
 DEVICE = re.compile(r"auto|cpu|cuda(:\d+)?|mps|xpu(:\d+)?")
 MATH_SYSTEM = "Please reason step by step, and put your final answer within \\boxed{}."
 
@@ -68,7 +68,7 @@ class SampleConfig:
     batch_size: int | None = None
     dtype: str = "auto"
     device: str = "auto"
-    backend: str = "auto"  # auto: vLLM if importable here or a .venv-vllm exists, else HF (sampling.choose_backend)
+    backend: str = "auto"  # auto: vLLM if importable here or a .venv-vllm exists, else HF (venv.choose_backend)
     data_parallel_size: int = 1  # vLLM: one engine per group of tensor_parallel_size GPUs, over shards of the prompts
     tensor_parallel_size: int = 1  # vLLM: each layer split across this many GPUs
 
@@ -104,7 +104,8 @@ class EvalStageConfig:
     source_limit: int | None = None  # sources on the first N items only (paired with the others on those items)
     max_new_tokens: int | None = None
     batch_size: int | None = None
-    backend: str = "hf"  # or "vllm" (in this interpreter): GPU recipes
+    backend: str = "hf"  # "vllm" (in this interpreter: GPU recipes), or "auto" as sample.backend
+    dtype: str = "auto"
     data_parallel_size: int = 1  # vLLM: engines over shards of the items
     tensor_parallel_size: int = 1
     evaluate_sources: bool = False
@@ -258,7 +259,7 @@ def validate(cfg: FuseConfig, require_files: bool = True, check_trl: bool = True
     _require(s.max_new_tokens >= 1, "sample.max_new_tokens: must be >= 1")
     _require(s.batch_size is None or s.batch_size >= 1, "sample.batch_size: must be >= 1")
     _require(s.dtype in DTYPES, f"sample.dtype: {s.dtype!r} not one of {', '.join(DTYPES)}")
-    _require(s.backend in SAMPLE_BACKENDS, f"sample.backend: {s.backend!r} not one of {', '.join(SAMPLE_BACKENDS)}")
+    _require(s.backend in BACKENDS, f"sample.backend: {s.backend!r} not one of {', '.join(BACKENDS)}")
     _require(s.data_parallel_size >= 1, "sample.data_parallel_size: must be >= 1")
     _require(s.tensor_parallel_size >= 1, "sample.tensor_parallel_size: must be >= 1")
     for section in ("sample", "score"):
@@ -285,7 +286,8 @@ def validate(cfg: FuseConfig, require_files: bool = True, check_trl: bool = True
     _require(e.source_limit is None or e.source_limit >= 1, "eval.source_limit: must be >= 1")
     _require(e.max_new_tokens is None or e.max_new_tokens >= 1, "eval.max_new_tokens: must be >= 1")
     _require(e.batch_size is None or e.batch_size >= 1, "eval.batch_size: must be >= 1")
-    _require(e.backend in ("hf", "vllm"), f"eval.backend: {e.backend!r} not one of hf, vllm")
+    _require(e.backend in BACKENDS, f"eval.backend: {e.backend!r} not one of {', '.join(BACKENDS)}")
+    _require(e.dtype in DTYPES, f"eval.dtype: {e.dtype!r} not one of {', '.join(DTYPES)}")
     _require(e.data_parallel_size >= 1 and e.tensor_parallel_size >= 1, "eval: parallel sizes must be >= 1")
     try:  # names checked now, not after hours of sampling and training
         get_suite(e.suite) if e.suite else [get_benchmark(b) for b in e.benchmarks or []]

@@ -158,12 +158,13 @@ class Pipeline:
     def _stage_sample(self) -> dict[str, Any]:
         from datasets import Dataset
 
-        from fusebench_train.sampling import choose_backend, sample, sample_in_venv, vllm_venv
+        from fusebench_train.sampling import sample, sample_in_venv
+        from fusebench_train.venv import choose_backend, vllm_venv
 
         journal = self.stage_dir("sample") / "journal.jsonl"
         make = self.make_source_backend
         if make is None:
-            backend = choose_backend(self.cfg)
+            backend = choose_backend(self.cfg.sample.backend)
             self.log(f"[sample] backend: {backend}")
             if backend == "vllm-venv":
                 venv = vllm_venv()
@@ -299,12 +300,16 @@ class Pipeline:
         return Store(store_url(self.cfg.eval.store, self.work))
 
     def _eval_one(self, store: Any, t: Any) -> Any:
+        from fusebench.backends import BackendOptions, make_backend
         from fusebench.evaluate import EvalConfig, run_eval
+        from fusebench_train.venv import choose_backend, vllm_venv
+        from fusebench_train.venv_eval import eval_in_venv
 
         e = self.cfg.eval
+        backend = choose_backend(e.backend)
         config = EvalConfig(
             model=t.model,
-            backend=e.backend,
+            backend="vllm" if backend == "vllm-venv" else backend,
             suite=e.suite,
             benchmarks=e.benchmarks,
             limit=_limit(e.limit, e.source_limit) if t.stage.startswith("source:") else e.limit,
@@ -313,20 +318,19 @@ class Pipeline:
             tags=_tags(e.family, t),
             progress=os.environ.get("TQDM_DISABLE") != "1",  # as the other stages: bars unless disabled
         )
-
-        def make() -> Backend:
-            if self.make_eval_backend is not None:
-                return self.make_eval_backend(t.model)
-            from fusebench.backends import BackendOptions, make_backend
-
-            options = BackendOptions(
-                batch_size=e.batch_size,
-                data_parallel_size=e.data_parallel_size,
-                tensor_parallel_size=e.tensor_parallel_size,
-            )
-            return make_backend(e.backend, t.model, options)
-
-        return run_eval(config, store, make)
+        options = BackendOptions(
+            batch_size=e.batch_size,
+            dtype=e.dtype,
+            data_parallel_size=e.data_parallel_size,
+            tensor_parallel_size=e.tensor_parallel_size,
+        )
+        if self.make_eval_backend is not None:
+            return run_eval(config, store, lambda: self.make_eval_backend(t.model))  # type: ignore[misc]
+        if backend == "vllm-venv":
+            venv = vllm_venv()
+            assert venv is not None
+            return eval_in_venv(venv, config, store.url, options)
+        return run_eval(config, store, lambda: make_backend(config.backend, t.model, options))
 
 
 def _limit(*limits: int | None) -> int | None:

@@ -20,6 +20,7 @@ from fusebench.errors import UsageError
 from fusebench.spec import get_benchmark, get_suite
 from fusebench_train.config import FuseConfig, PromptSet
 from fusebench_train.disjoint import Overlap, benchmark_texts, overlaps, strip_template
+from fusebench_train.venv import choose_backend
 
 
 @dataclass(frozen=True)
@@ -180,24 +181,28 @@ def _overlaps(cfg: FuseConfig, benchmarks: list[tuple[str, int | None]]) -> tupl
 
 
 def _sampling(cfg: FuseConfig) -> str:
-    from fusebench_train.sampling import choose_backend
-
     s = cfg.sample
-    backend = choose_backend(cfg)
-    if backend.startswith("vllm"):
-        where = " (run in .venv-vllm)" if backend == "vllm-venv" else ""
-        return (
-            f"vllm{where}, data-parallel-size {s.data_parallel_size} x tensor-parallel-size "
-            f"{s.tensor_parallel_size} (one engine per {s.tensor_parallel_size} GPU(s), prompts sharded)"
-        )
-    return f"hf, batch size {s.batch_size or 'auto'}, dtype {s.dtype}, device {s.device}"
+    return _backend_line(choose_backend(s.backend), s.data_parallel_size, s.tensor_parallel_size, "prompts") or (
+        f"hf, batch size {s.batch_size or 'auto'}, dtype {s.dtype}, device {s.device}"
+    )
 
 
 def _eval_backend(cfg: FuseConfig) -> str:
     e = cfg.eval
-    if e.backend == "vllm":
-        return f"vllm, data-parallel-size {e.data_parallel_size} x tensor-parallel-size {e.tensor_parallel_size}"
-    return f"hf, batch size {e.batch_size or 'auto'}"
+    return _backend_line(choose_backend(e.backend), e.data_parallel_size, e.tensor_parallel_size, "items") or (
+        f"hf, batch size {e.batch_size or 'auto'}, dtype {e.dtype}"
+    )
+
+
+def _backend_line(backend: str, data_parallel: int, tensor_parallel: int, sharded: str) -> str | None:
+    """How a vLLM stage runs (None for HF)."""
+    if not backend.startswith("vllm"):
+        return None
+    where = " (run in .venv-vllm)" if backend == "vllm-venv" else ""
+    return (
+        f"vllm{where}, data-parallel-size {data_parallel} x tensor-parallel-size {tensor_parallel} "
+        f"(one engine per {tensor_parallel} GPU(s), {sharded} sharded)"
+    )
 
 
 def make_plan(cfg: FuseConfig, config_path: str) -> Plan:

@@ -8,10 +8,8 @@ from __future__ import annotations
 
 import dataclasses
 import gc
-import importlib.util
 import json
 import os
-import subprocess
 import sys
 from collections import defaultdict
 from collections.abc import Callable, Sequence
@@ -27,6 +25,7 @@ from fusebench.scorers.base import ScoreInput, get_scorer, lookup
 from fusebench_train.config import VERIFIABLE, FuseConfig, SourceModel
 from fusebench_train.prompts import TrainPrompt
 from fusebench_train.select import Scored
+from fusebench_train.venv import run_in_venv
 
 MakeBackend = Callable[[SourceModel], Backend]
 
@@ -34,27 +33,6 @@ MakeBackend = Callable[[SourceModel], Backend]
 def quiet_bars() -> bool:
     """TQDM_DISABLE=1 silences the bars (tests, logs), as it does the trainers'."""
     return os.environ.get("TQDM_DISABLE") == "1"
-
-
-def vllm_venv() -> Path | None:
-    """The `.venv-vllm` that scripts/install-vllm.sh builds (beside fusebench's checkout, or in the current
-    directory), when there is one and it is not the interpreter already running."""
-    here = Path(sys.prefix).resolve()
-    for root in (Path(__file__).resolve().parents[1], Path.cwd()):
-        venv = root / ".venv-vllm"
-        if (venv / "bin" / "python").is_file() and venv.resolve() != here:
-            return venv
-    return None
-
-
-def choose_backend(cfg: FuseConfig) -> str:
-    """The sampling backend: the configured one, or for "auto" vLLM when it is importable in this interpreter,
-    "vllm-venv" when a `.venv-vllm` exists (sampling then runs in that venv's Python), else "hf"."""
-    if cfg.sample.backend != "auto":
-        return cfg.sample.backend
-    if importlib.util.find_spec("vllm") is not None:
-        return "vllm"
-    return "vllm-venv" if vllm_venv() is not None else "hf"
 
 
 def default_backend(cfg: FuseConfig, name: str = "hf") -> MakeBackend:
@@ -153,10 +131,7 @@ def sample_in_venv(cfg: FuseConfig, venv: Path, journal: Path) -> None:
     appends to the same journal, so a kill and rerun resume as usual."""
     config = {k: v for k, v in dataclasses.asdict(cfg).items() if k not in ("sft", "dpo")}  # TRL's: not needed here
     payload = {"config": config, "base_dir": cfg.base_dir, "journal": str(journal)}
-    cmd = [str(venv / "bin" / "python"), "-m", "fusebench_train.sampling"]
-    done = subprocess.run(cmd, input=json.dumps(payload), text=True, check=False)
-    if done.returncode != 0:
-        raise UsageError(f"sampling with vLLM in {venv} failed (exit {done.returncode}); see the lines above")
+    run_in_venv(venv, "fusebench_train.sampling", payload, "sampling")
 
 
 def _main() -> None:

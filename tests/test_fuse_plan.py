@@ -12,9 +12,9 @@ import yaml
 
 from fusebench import cli
 from fusebench.errors import UsageError
-from fusebench_train import sampling
+from fusebench_train import venv
 from fusebench_train.bundle import MBPP_TEST_IDS, mbpp_text
-from fusebench_train.config import load_config, parse_config
+from fusebench_train.config import load_config
 from fusebench_train.disjoint import benchmark_texts, fingerprints, overlaps, strip_template
 from fusebench_train.pipeline import Pipeline
 from fusebench_train.plan import format_plan, make_plan
@@ -45,18 +45,18 @@ def test_small_plan_sizes() -> None:
     plan = make_plan(load_config(SMALL), str(SMALL))
     domains = {d.domain: d for d in plan.domains}
     math, code = domains["math"], domains["code"]
-    assert (math.prompts, code.prompts) == (100, 263)
-    assert (math.responses, code.responses) == (100 * 4 * 2, 263 * 4 * 2)
-    assert (math.sft_prompts, math.dpo_prompts, code.sft_prompts, code.dpo_prompts) == (50, 50, 158, 105)
+    assert (math.prompts, code.prompts) == (60, 263)
+    assert (math.responses, code.responses) == (60 * 2 * 2, 263 * 2 * 2)
+    assert (math.sft_prompts, math.dpo_prompts, code.sft_prompts, code.dpo_prompts) == (30, 30, 158, 105)
     assert plan.validation == {"math": 100, "code": 40} and plan.validation_in_training == 0
     sft, dpo = plan.train
-    assert (sft.max_examples, sft.effective_batch, sft.max_steps) == (208, 16, 13 * 3)  # 208/16 -> 13 steps/epoch
-    assert (dpo.max_examples, dpo.effective_batch, dpo.max_steps) == (155, 16, 10 * 2)
-    assert plan.eval_benchmarks == [("mbpp_plus", None), ("humaneval", None), ("gsm8k", 250)]
+    assert (sft.max_examples, sft.effective_batch, sft.max_steps) == (188, 16, 12 * 3)  # 188/16 -> 12 steps/epoch
+    assert (dpo.max_examples, dpo.effective_batch, dpo.max_steps) == (135, 16, 9 * 2)
+    assert plan.eval_benchmarks == [("mbpp_plus", None), ("humaneval", None), ("gsm8k", 100)]
     assert plan.eval_models == ["base", "sft", "fused", "source:qwen2.5-coder-0.5b", "source:smollm2-135m"]
     assert {o.eval_set: o.train_ids for o in plan.overlaps} == {"mbpp_plus": (), "humaneval": (), "gsm8k": ()}
     text = format_plan(plan)
-    for needle in ("qwen2.5-coder-0.5b-instruct-gguf", "2,104", "overlap with mbpp_plus (399 items", "gsm8k (250)"):
+    for needle in ("qwen2.5-coder-0.5b-instruct-gguf", "1,052", "overlap with mbpp_plus (399 items", "gsm8k (100)"):
         assert needle in text
 
 
@@ -67,7 +67,7 @@ def test_small_prompts_are_disjoint_from_every_held_out_set(small_prompts: dict[
         rows = [json.loads(line) for line in SHARED_MBPP.read_text().splitlines()]
         held_out["mbpp_test"] = [mbpp_text(r) for r in rows if r["task_id"] in MBPP_TEST_IDS]
         assert len(held_out["mbpp_test"]) == 500
-    assert len(small_prompts) == 100 + 263 + 100 + 40
+    assert len(small_prompts) == 60 + 263 + 100 + 40
     for o in overlaps(small_prompts, held_out):
         assert o.train_ids == (), f"{o.eval_set}: {o.train_ids[:5]}"
     # by id too: no MBPP+ task and no MBPP test-split task among the code prompts
@@ -122,7 +122,7 @@ def test_big_recipe_dry_run_prints_plan_and_accelerate_commands(capsys: pytest.C
         "target: meta-llama/Llama-3.1-8B-Instruct",
         "qwen2.5-72b-instruct: Qwen/Qwen2.5-72B-Instruct",
         "sampling: vllm, data-parallel-size 2 x tensor-parallel-size 4",
-        "eval (vllm, data-parallel-size 2 x tensor-parallel-size 4): base, sft, fused, source:gemma-2-27b-it",
+        "eval (vllm, data-parallel-size 2 x tensor-parallel-size 4 (one engine per 4 GPU(s), items sharded)): base",
         "prompt files not here yet",
         f"accelerate launch --config_file examples/accelerate/zero3.yaml -m fusebench.cli fuse sft {BIG}",
         f"accelerate launch --config_file examples/accelerate/zero3.yaml -m fusebench.cli fuse dpo {BIG}",
@@ -158,23 +158,20 @@ def test_big_recipe_plan_with_prompt_files(tmp_path: Path, capsys: pytest.Captur
     assert (dpo.processes, dpo.effective_batch, dpo.max_examples, dpo.max_steps) == (8, 128, 60, 1)
 
 
-def test_sampling_backend_choice(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    cfg = load_config(SMALL)
-    monkeypatch.setattr(sampling.importlib.util, "find_spec", lambda name: None)  # no vLLM in this interpreter
-    monkeypatch.setattr(sampling, "__file__", str(tmp_path / "pkg" / "fusebench_train" / "sampling.py"))
+def test_backend_choice(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(venv.importlib.util, "find_spec", lambda name: None)  # no vLLM in this interpreter
+    monkeypatch.setattr(venv, "__file__", str(tmp_path / "pkg" / "fusebench_train" / "venv.py"))
     monkeypatch.chdir(tmp_path)
-    assert sampling.choose_backend(cfg) == "hf"
+    assert venv.choose_backend("auto") == "hf"
     python = tmp_path / ".venv-vllm" / "bin" / "python"
     python.parent.mkdir(parents=True)
     python.write_text("")
-    assert sampling.choose_backend(cfg) == "vllm-venv" and sampling.vllm_venv() == tmp_path / ".venv-vllm"
-    monkeypatch.setattr(sampling.importlib.util, "find_spec", lambda name: object())  # vLLM importable here
-    assert sampling.choose_backend(cfg) == "vllm"
-    raw = yaml.safe_load(SMALL.read_text())
-    pinned = parse_config({**raw, "sample": {**raw["sample"], "backend": "hf"}}, SMALL.parent)
-    assert sampling.choose_backend(pinned) == "hf"
-    with pytest.raises(UsageError, match=r"sample\.backend: 'tpu' not one of"):
-        parse_config({**raw, "sample": {**raw["sample"], "backend": "tpu"}}, SMALL.parent)
+    assert venv.choose_backend("auto") == "vllm-venv" and venv.vllm_venv() == tmp_path / ".venv-vllm"
+    plan = format_plan(make_plan(load_config(SMALL), str(SMALL)))  # fuse-small: sampling and eval both on auto
+    assert plan.count("vllm (run in .venv-vllm)") == 2
+    monkeypatch.setattr(venv.importlib.util, "find_spec", lambda name: object())  # vLLM importable here
+    assert venv.choose_backend("auto") == "vllm"
+    assert venv.choose_backend("hf") == "hf"
 
 
 def test_accelerate_ranks_run_only_training_stages(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -142,3 +142,37 @@ def test_sampling_in_the_vllm_venv_gets_the_config_and_reports_its_failure(
         sample_in_venv(cfg, venv, tmp_path / "journal.jsonl")
     err = capfd.readouterr().err.strip().splitlines()
     assert err == ["error: the vllm backend needs vLLM: bash scripts/install-vllm.sh (its own venv, .venv-vllm)"]
+
+
+@pytest.mark.timeout(300)
+def test_eval_in_the_vllm_venv_stores_a_tagged_run_and_reports_it_back(tmp_path: Path) -> None:
+    """The `.venv-vllm` here is this interpreter and the child builds the HF backend (no vLLM here): a real eval of
+    the bundled model in the child, stored in the parent's store; a bad input is the child's one line and exit 2."""
+    import sys
+
+    from fusebench.backends import BackendOptions
+    from fusebench.evaluate import EvalConfig
+    from fusebench.store import Store
+    from fusebench_train.venv_eval import eval_in_venv
+
+    venv = tmp_path / ".venv-vllm"
+    (venv / "bin").mkdir(parents=True)
+    python = venv / "bin" / "python"
+    python.write_text(f'#!/bin/sh\nexec "{sys.executable}" "$@"\n')
+    python.chmod(0o755)
+    url = f"sqlite:///{tmp_path / 'fb.db'}"
+    config = EvalConfig(
+        benchmarks=["gsm8k", "mbpp_plus"],
+        limit=3,
+        generation={"max_new_tokens": 24},
+        tags={"stage": "base"},
+        progress=False,
+    )
+    got = eval_in_venv(venv, config, url, BackendOptions(batch_size=3))
+    assert sorted(r["benchmark"] for r in got.results) == ["gsm8k", "mbpp_plus"]
+    assert all(r["n"] == 3 for r in got.results)
+    store = Store(url)
+    assert store.get_run(got.run_id)["tags"] == {"stage": "base"}
+    assert len(store.get_scores(got.run_id, "gsm8k")) == 3
+    with pytest.raises(UsageError, match=r"evaluating None with vLLM in .*\.venv-vllm failed \(exit 2\)"):
+        eval_in_venv(venv, EvalConfig(benchmarks=["no_such_benchmark"], progress=False), url, BackendOptions())
