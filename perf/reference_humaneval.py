@@ -7,6 +7,8 @@ cap, pass@1 with its 95% CI; writes every answer to --out (JSON) for agreement c
   ratio: wall time before / wall time after
 
     OMP_NUM_THREADS=1 python perf/reference_humaneval.py --model qwen2.5-coder-0.5b-instruct-gguf --items 16
+    .venv-vllm/bin/python perf/reference_humaneval.py --model qwen2.5-coder-0.5b-instruct-gguf --items 164 \
+        --backend vllm --dtype bfloat16 --batch-size 164
 """
 
 from __future__ import annotations
@@ -22,10 +24,9 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import torch
 
+from fusebench.backends import BackendOptions, make_backend
 from fusebench.backends.base import GenParams
-from fusebench.backends.hf import HFBackend
 from fusebench.data import load_items
-from fusebench.models import resolve_model
 from fusebench.prompts import build_conversation
 from fusebench.scorers.base import ScoreInput, get_scorer
 from fusebench.scorers.sanitize import answer_text
@@ -43,13 +44,17 @@ def main() -> None:
     parser.add_argument("--model", default=None)
     parser.add_argument("--items", type=int, default=16, help="the N longest HumanEval prompts")
     parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--backend", default="hf", choices=("hf", "vllm"), help="vllm: run in .venv-vllm")
+    parser.add_argument("--dtype", default="auto")
     parser.add_argument("--out", default="humaneval_reference.json")
     parser.add_argument("--sides", default="before,after", help="which setups to run (outputs are kept per side)")
     args = parser.parse_args()
     torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))
     spec = get_benchmark("humaneval")
     items = sorted(load_items(spec).items, key=lambda i: len(i.input), reverse=True)[: args.items]
-    backend = HFBackend(resolve_model(args.model), batch_size=args.batch_size)
+    options = BackendOptions(batch_size=args.batch_size, dtype=args.dtype, enforce_eager=True)
+    backend = make_backend(args.backend, args.model, options)
+    list(backend.generate([[{"role": "user", "content": "Hi"}]], GenParams(max_new_tokens=1)))  # load outside timing
     scorer = get_scorer("humaneval")
     sides: dict[str, Any] = {}
     old = replace(spec, prompt=PromptSpec(user=OLD_USER), answer="completion")
