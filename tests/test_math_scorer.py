@@ -277,3 +277,23 @@ def test_math500_shifted_answers_are_wrong() -> None:
     )
     assert hits <= 5  # a few neighbours share an answer (e.g. 3 and 3)
     assert time.monotonic() - start < 60
+
+
+@pytest.mark.parametrize(
+    ("scorer", "checker"),
+    [("math", "fusebench.scorers.math._equivalent"), ("math_qwen25", "fusebench.scorers.qwen_math.math_equal")],
+)
+def test_a_check_that_runs_out_of_time_scores_zero_and_is_not_reused(
+    scorer: str, checker: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A timed-out check scores 0 (as the references' pools do), but says so: its verdict depends on how loaded the
+    machine was, so the score cache must not reuse it (Score.reusable), unlike a plain "wrong"."""
+    monkeypatch.setattr("fusebench.scorers.math.TIME_LIMIT_S", 0.2)
+    monkeypatch.setattr(checker, lambda pred, gold: time.sleep(5) or True)
+    started = time.monotonic()
+    got = get_scorer(scorer)(ScoreInput(output="So the answer is $\\boxed{2}$.", target="2"))
+    assert time.monotonic() - started < 2
+    assert got.value == 0.0 and got.reason.startswith("timeout") and not got.reusable
+    monkeypatch.setattr(checker, lambda pred, gold: False)
+    wrong = get_scorer(scorer)(ScoreInput(output="So the answer is $\\boxed{2}$.", target="2"))
+    assert (wrong.value, wrong.reason, wrong.reusable) == (0.0, "wrong", True)

@@ -12,7 +12,8 @@ Equivalence rules, beyond what math-verify decides symbolically:
 - answers made only of words are compared as text, ignoring case and \\text{}: "\\text{East}" equals "east".
 
 Every comparison is bounded in time (math-verify runs sympy, which can hang): in the main thread by a
-SIGALRM timer, in other threads by a worker process that is killed when it runs over.
+SIGALRM timer, in other threads by a worker process that is killed when it runs over. A check that runs over scores
+0 (as the references' pools do) with the reason "timeout: ...", which the score cache does not reuse.
 """
 
 from __future__ import annotations
@@ -247,8 +248,9 @@ _pool: Pool | None = None
 _pool_lock = threading.Lock()
 
 
-def _in_worker(fn: Callable[[str, str], bool], pred: str, gold: str) -> bool:
-    """bounded(fn, ...) in a worker process (whose main thread can use the alarm); the worker dies if it hangs."""
+def _in_worker(fn: Callable[[str, str], bool], pred: str, gold: str) -> bool | None:
+    """bounded_verdict(fn, ...) in a worker process (whose main thread can use the alarm); the worker dies if it
+    hangs."""
     global _pool
     with _pool_lock:
         fresh = _pool is None
@@ -258,26 +260,42 @@ def _in_worker(fn: Callable[[str, str], bool], pred: str, gold: str) -> bool:
         pool = _pool
     try:
         limit = TIME_LIMIT_S + 2 + (_WORKER_START_S if fresh else 0)
-        return pool.apply_async(bounded, (fn, pred, gold)).get(limit)
+        verdict: bool | None = pool.apply_async(bounded_verdict, (fn, pred, gold)).get(limit)
+        return verdict
     except multiprocessing.TimeoutError:
         with _pool_lock:
             if _pool is pool:
                 _pool = None
         pool.terminate()
-        return False
+        return None
 
 
-def bounded(fn: Callable[[str, str], bool], pred: str, gold: str) -> bool:
-    """fn(pred, gold) (a module-level function) bounded by TIME_LIMIT_S. Never raises: malformed input, an error or
-    running over the limit gives False."""
+def bounded_verdict(fn: Callable[[str, str], bool], pred: str, gold: str) -> bool | None:
+    """fn(pred, gold) (a module-level function) bounded by TIME_LIMIT_S; None when it ran over the limit (a verdict
+    that depends on the machine's load). Never raises: malformed input or an error gives False."""
     if not isinstance(pred, str) or not isinstance(gold, str):
         return False
     try:
         if threading.current_thread() is threading.main_thread():
             return _with_alarm(fn, pred, gold)
         return _in_worker(fn, pred, gold)
-    except (Exception, _Timeout):
+    except _Timeout:
+        return None
+    except Exception:
         return False
+
+
+def bounded(fn: Callable[[str, str], bool], pred: str, gold: str) -> bool:
+    """bounded_verdict, with running over the limit as False."""
+    return bounded_verdict(fn, pred, gold) is True
+
+
+def verdict_score(verdict: bool | None, extracted: str) -> Score:
+    """The score of a checked answer; a check that ran out of time scores 0 (as the references do) but says so,
+    so that the score cache does not reuse it (Score.reusable)."""
+    if verdict is None:
+        return Score(0.0, extracted, f"timeout: the answer check ran over {TIME_LIMIT_S:g} s")
+    return Score(1.0 if verdict else 0.0, extracted, "correct" if verdict else "wrong")
 
 
 def is_equivalent(pred: str, gold: str) -> bool:
@@ -292,5 +310,6 @@ def score_math(inp: ScoreInput) -> Score:
     extracted = extract_answer(inp.output)
     if extracted is None:
         return Score(0.0, None, "no answer found")
-    correct = inp.target is not None and is_equivalent(extracted, str(inp.target))
-    return Score(1.0 if correct else 0.0, extracted, "correct" if correct else "wrong")
+    if inp.target is None:
+        return Score(0.0, extracted, "wrong")
+    return verdict_score(bounded_verdict(_equivalent, extracted, str(inp.target)), extracted)

@@ -32,7 +32,7 @@ from math import isclose
 from typing import Any
 
 from fusebench.scorers.base import Score, ScoreInput, register
-from fusebench.scorers.math import bounded
+from fusebench.scorers.math import bounded_verdict, verdict_score
 
 # --- cleaning (parser.py strip_string) --------------------------------------------------------------------
 
@@ -373,16 +373,10 @@ def symbolic_equal(a_text: str, b_text: str) -> bool:
     return False
 
 
-def is_equal(pred: str, gold: str) -> bool:
-    """math_equal on two cleaned answers, bounded in time (3 s, then False, as the reference's pool does)."""
-    return bounded(math_equal, pred, gold)
-
-
 @register("math_qwen25")
 def score_math_qwen25(inp: ScoreInput) -> Score:
     """1.0 when Qwen2.5-Math's grader accepts the output's answer for the gold answer (inp.target), else 0.0."""
     extracted = extract_answer(inp.output) if isinstance(inp.output, str) else ""
     if inp.target is None or not extracted:
         return Score(0.0, extracted or None, "no answer found" if not extracted else "wrong")
-    correct = is_equal(extracted, clean_gold(str(inp.target)))
-    return Score(1.0 if correct else 0.0, extracted, "correct" if correct else "wrong")
+    return verdict_score(bounded_verdict(math_equal, extracted, clean_gold(str(inp.target))), extracted)
