@@ -54,6 +54,7 @@ class PromptSet:
     id_field: str | None = None  # None: "<file stem>-<row index>"
     scorer: str | None = None  # fusebench scorer for verifiable domains (default: math -> math, code -> mbpp)
     system: str | None = None  # system prompt (default for math: the \\boxed{} instruction of the eval specs)
+    prefill: str = ""  # the assistant turn starts with this (EvalPlus); the answer is prefill + completion
     limit: int | None = None  # first N rows
 
 

@@ -23,6 +23,15 @@ class TrainPrompt:
     target: Any  # gold answer (math), tests row (code), None (instruction)
     item: dict[str, Any]
     scorer: str | None  # fusebench scorer name for verifiable domains
+    prefill: str = ""  # the response's given start: sampled after it, then scored and trained with it
+
+    def conversation(self) -> Conversation:
+        """The conversation a model answers: the prompt, then the prefill as an open assistant turn."""
+        return [*self.messages, {"role": "assistant", "content": self.prefill}] if self.prefill else list(self.messages)
+
+    def response(self, completion: str) -> str:
+        """The whole response to this prompt: prefill + completion (what is scored and trained on)."""
+        return self.prefill + completion
 
 
 def _rows(spec: PromptSet, cfg: FuseConfig) -> list[dict[str, Any]]:
@@ -57,7 +66,7 @@ def load_prompt_sets(cfg: FuseConfig, sets: Sequence[PromptSet]) -> list[TrainPr
             messages: Conversation = [{"role": "system", "content": system}] if system else []
             messages.append({"role": "user", "content": user})
             scorer = spec.scorer or DEFAULT_SCORERS.get(spec.domain)
-            prompts.append(TrainPrompt(pid, spec.domain, messages, target, row, scorer))
+            prompts.append(TrainPrompt(pid, spec.domain, messages, target, row, scorer, spec.prefill))
     ids = [p.id for p in prompts]
     if len(set(ids)) != len(ids):
         raise UsageError("prompts: duplicate prompt ids across prompt sets (set id_field)")

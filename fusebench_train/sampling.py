@@ -101,7 +101,7 @@ def sample(
                     n=k,
                     seed=cfg.seed,
                 )
-                for c in backend.generate([p.messages for p in group], params):
+                for c in backend.generate([p.conversation() for p in group], params):
                     p = group[c.index]
                     j = int(c.meta.get("sample", 0))
                     if j in have[(source.name, p.id)]:
@@ -111,7 +111,7 @@ def sample(
                         "domain": p.domain,
                         "source": source.name,
                         "index": j,
-                        "text": c.text,
+                        "text": p.response(c.text),
                         "n_tokens": c.completion_tokens,
                         "finish_reason": c.finish_reason,
                     }

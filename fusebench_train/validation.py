@@ -3,7 +3,8 @@
 `fusebench fuse validate CONFIG` answers every validation prompt greedily with base, SFT and fused models, checks
 the answers with the prompt sets' scorers (as the score stage does), and compares SFT and fused against base per
 domain: paired bootstrap 95% CI, McNemar p-value, Holm across domains (fusebench.stats). Answers are journaled per
-model (keyed by the model's artifact hash), so a rerun after retraining only answers again for the changed models.
+model (keyed by the model's artifact hash and the prompts), so a rerun after retraining only answers again for the
+changed models.
 """
 
 from __future__ import annotations
@@ -47,9 +48,10 @@ def _answers(
             journal.open("a", encoding="utf-8") as out,
             tqdm(total=len(todo), desc=journal.stem, unit="prompt", disable=quiet_bars()) as bar,
         ):
-            for c in backend.generate([p.messages for p in todo], params):
-                done[todo[c.index].id] = c.text
-                out.write(json.dumps({"prompt_id": todo[c.index].id, "text": c.text}) + "\n")
+            for c in backend.generate([p.conversation() for p in todo], params):
+                p = todo[c.index]
+                done[p.id] = p.response(c.text)
+                out.write(json.dumps({"prompt_id": p.id, "text": done[p.id]}) + "\n")
                 out.flush()
                 bar.update(1)
     return done
@@ -69,8 +71,10 @@ def validate(
     folder.mkdir(parents=True, exist_ok=True)
     params = GenParams(max_new_tokens=cfg.eval.max_new_tokens or cfg.sample.max_new_tokens, seed=cfg.eval.seed)
     per_stage: dict[str, dict[str, float]] = {}
+    asked = [[p.id, p.conversation()] for p in prompts]  # changed prompts (template, system, prefill): asked again
     for stage, (model, identity) in models.items():
-        journal = folder / f"{stage}-{stable_hash({'model': identity, 'params': params.to_dict()})[:12]}.jsonl"
+        key = stable_hash({"model": identity, "params": params.to_dict(), "prompts": asked})
+        journal = folder / f"{stage}-{key[:12]}.jsonl"
         answers = _answers(prompts, partial(make_backend, model), params, journal)
         gc.collect()
         rows = [

@@ -40,6 +40,51 @@ def test_score_checks_code_in_parallel_and_keeps_row_order() -> None:
     assert [s.correct for s in scored] == [k % 2 == 0 for k in range(12)] + [True, True, False, False]
 
 
+PREFILL = "Below is a Python script with a self-contained function that solves the problem:\n```python\n"
+
+
+@pytest.mark.timeout(300)
+def test_a_prefilled_prompt_set_is_sampled_after_its_prefill_and_scored_and_trained_with_it(tmp_path: Path) -> None:
+    """The real bundled model at batch 4 with 2 samples per prompt: the backend gets the prefill as an open
+    assistant turn; the journal, the scorer and the SFT rows see prefill + completion, the prompt without it."""
+    import yaml
+
+    from fusebench.backends import BackendOptions, make_backend
+    from fusebench_train.sampling import sample
+
+    raw = yaml.safe_load(TINY.read_text())
+    raw["work_dir"] = str(tmp_path / "w")
+    raw["prompts"] = [{"path": str(REPO / "benchmarks" / "data" / "fuse" / "mbpp_fuse_train.jsonl"), "domain": "code",
+                       "id_field": "task_id", "prompt_template": '"""\n{text}\n{test_list[0]}\n"""', "prefill": PREFILL,
+                       "target_field": "test_list", "limit": 4}]  # fmt: skip
+    raw["sample"] = {**raw["sample"], "samples_per_prompt": {"code": 2}, "max_new_tokens": 12, "batch_size": 4}
+    config = tmp_path / "c.yaml"
+    config.write_text(yaml.safe_dump(raw))
+    cfg = load_config(config)
+    prompts = load_prompts(cfg)
+    sent: list[list[dict[str, str]]] = []
+
+    def make(source):  # type: ignore[no-untyped-def]
+        backend = make_backend("hf", None, BackendOptions(batch_size=4))
+        generate = backend.generate
+
+        def recording(convs, params):  # type: ignore[no-untyped-def]
+            sent.extend(convs)
+            return generate(convs, params)
+
+        backend.generate = recording  # type: ignore[method-assign]
+        return backend
+
+    rows = sample(cfg, prompts, tmp_path / "journal.jsonl", make, progress=False)
+    assert len(rows) == 4 * 2 * len(cfg.sources)
+    assert all(c[-1] == {"role": "assistant", "content": PREFILL} and c[-2]["role"] == "user" for c in sent)
+    assert all(r["text"].startswith(PREFILL) and len(r["text"]) > len(PREFILL) for r in rows)
+    assert all(p.messages[-1]["role"] == "user" for p in prompts)  # the training prompt: without the prefill
+    gold = {p.id: p.item["code"].replace("\r\n", "\n") for p in prompts}
+    graded = score(cfg, prompts, [{**r, "text": PREFILL + gold[r["prompt_id"]] + "\n```"} for r in rows], False)
+    assert all(s.correct for s in graded)  # prefill + a closed block: the scorer finds the code
+
+
 @pytest.mark.slow
 @pytest.mark.timeout(900)
 def test_eval_stage_tags_runs_writes_gains_report_and_history(tmp_path: Path) -> None:
@@ -120,6 +165,11 @@ def test_validate_compares_on_the_validation_prompts_and_reuses_answers(tmp_path
     assert len(journals) == 3
     assert all(len((tmp_path / "w" / "validation" / j).read_text().splitlines()) == 6 for j in journals)
     assert pipeline.validate() == table and len(built) == 3  # answers come from the journals
+    raw["validation"] = [{**v, "system": "Be brief."} for v in raw["validation"]]  # changed prompts: asked again
+    config.write_text(yaml.safe_dump(raw))
+    pipeline = Pipeline(load_config(config), make_eval_backend=make, log=lambda msg: None)
+    assert pipeline.validate()["rows"][0]["n"] == 3 and len(built) == 6
+    assert len(list((tmp_path / "w" / "validation").glob("*.jsonl"))) == 6
 
 
 @pytest.mark.timeout(300)
