@@ -46,17 +46,17 @@ def test_small_plan_sizes() -> None:
     domains = {d.domain: d for d in plan.domains}
     math, code = domains["math"], domains["code"]
     assert (math.prompts, code.prompts) == (60, 263)
-    assert (math.responses, code.responses) == (60 * 2 * 2, 263 * 2 * 2)
-    assert (math.sft_prompts, math.dpo_prompts, code.sft_prompts, code.dpo_prompts) == (30, 30, 158, 105)
+    assert (math.responses, code.responses) == (60 * 2 * 2, 263 * 4 * 2)
+    assert (math.sft_prompts, math.dpo_prompts, code.sft_prompts, code.dpo_prompts) == (30, 30, 184, 79)
     assert plan.validation == {"math": 100, "code": 40} and plan.validation_in_training == 0
     sft, dpo = plan.train
-    assert (sft.max_examples, sft.effective_batch, sft.max_steps) == (188, 16, 12 * 3)  # 188/16 -> 12 steps/epoch
-    assert (dpo.max_examples, dpo.effective_batch, dpo.max_steps) == (135, 16, 9 * 2)
+    assert (sft.max_examples, sft.effective_batch, sft.max_steps) == (214, 16, 14 * 2)  # 214/16 -> 14 steps/epoch
+    assert (dpo.max_examples, dpo.effective_batch, dpo.max_steps) == (109, 16, 7 * 1)
     assert plan.eval_benchmarks == [("mbpp_plus", None), ("humaneval", None), ("gsm8k", 100)]
     assert plan.eval_models == ["base", "sft", "fused", "source:qwen2.5-coder-0.5b", "source:smollm2-135m"]
     assert {o.eval_set: o.train_ids for o in plan.overlaps} == {"mbpp_plus": (), "humaneval": (), "gsm8k": ()}
     text = format_plan(plan)
-    for needle in ("qwen2.5-coder-0.5b-instruct-gguf", "1,052", "overlap with mbpp_plus (399 items", "gsm8k (100)"):
+    for needle in ("qwen2.5-coder-0.5b-instruct-gguf", "2,104", "overlap with mbpp_plus (399 items", "gsm8k (100)"):
         assert needle in text
 
 
