@@ -56,6 +56,16 @@ class PromptSet:
     system: str | None = None  # system prompt (default for math: the \\boxed{} instruction of the eval specs)
     prefill: str = ""  # the assistant turn starts with this (EvalPlus); the answer is prefill + completion
     limit: int | None = None  # first N rows
+    expected_rows: int | None = None  # rows of a file not here yet: the plan's sizes (the file's own count wins)
+
+    def hashed(self) -> dict[str, Any]:
+        """The set as the sample and score stages' cache keys see it: the keys of earlier releases (a prefill only
+        when set, so finished stages stay valid); `expected_rows` is a hint for the plan, never a key."""
+        data = dataclasses.asdict(self)
+        del data["expected_rows"]
+        if not self.prefill:
+            del data["prefill"]
+        return data
 
 
 @dataclass(frozen=True)

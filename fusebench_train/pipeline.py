@@ -86,13 +86,13 @@ class Pipeline:
             files = {p.path: path_hash(cfg.resolve_path(p.path)) for p in cfg.prompts}
             return {
                 "sources": [asdict(s) for s in cfg.sources],
-                "prompts": [asdict(p) for p in cfg.prompts],
+                "prompts": [p.hashed() for p in cfg.prompts],
                 "files": files,
                 "sample": cfg.section("sample"),
                 "seed": cfg.seed,
             }
         if stage == "score":
-            return {"score": cfg.section("score"), "prompts": [asdict(p) for p in cfg.prompts]}
+            return {"score": cfg.section("score"), "prompts": [p.hashed() for p in cfg.prompts]}
         if stage == "build":
             return {"build": cfg.section("build")}
         if stage == "sft":

@@ -68,11 +68,16 @@ class Plan:
 
 
 def _rows(cfg: FuseConfig, spec: PromptSet) -> int | None:
+    """Rows of the set's file (its `expected_rows` while the file is not here; None without either), capped at
+    its limit."""
     path = cfg.resolve_path(spec.path)
-    if not path.is_file():
+    if path.is_file():
+        with path.open(encoding="utf-8") as fh:
+            n = sum(1 for line in fh if line.strip())
+    elif spec.expected_rows is not None:
+        n = spec.expected_rows
+    else:
         return None
-    with path.open(encoding="utf-8") as fh:
-        n = sum(1 for line in fh if line.strip())
     return min(n, spec.limit) if spec.limit else n
 
 
@@ -259,7 +264,7 @@ def format_plan(plan: Plan) -> str:
     headers = ["domain", "prompts", "samples/prompt/source", "responses", "SFT prompts", "DPO prompts"]
     out += ["", tabulate(rows, headers=headers, disable_numparse=True)]
     if plan.missing_files:
-        out.append(f"prompt files not here yet (sizes '?'): {', '.join(plan.missing_files)}")
+        out.append(f"prompt files not here yet (sizes: their expected_rows, else '?'): {', '.join(plan.missing_files)}")
     if plan.validation:
         sizes = ", ".join(f"{d} {n}" for d, n in plan.validation.items())
         out.append(

@@ -123,7 +123,9 @@ def test_big_recipe_dry_run_prints_plan_and_accelerate_commands(capsys: pytest.C
         "qwen2.5-72b-instruct: Qwen/Qwen2.5-72B-Instruct",
         "sampling: vllm, data-parallel-size 2 x tensor-parallel-size 4",
         "eval (vllm, data-parallel-size 2 x tensor-parallel-size 4 (one engine per 4 GPU(s), items sharded)): base",
-        "prompt files not here yet",
+        "prompt files not here yet",  # sized by their expected_rows (FuseChat-3.0's published counts):
+        "instruction  80,907     5                        1,618,140    32,363         48,544",
+        "sft      59,486                8            128                3.0       1,395",
         f"accelerate launch --config_file examples/accelerate/zero3.yaml -m fusebench.cli fuse sft {BIG}",
         f"accelerate launch --config_file examples/accelerate/zero3.yaml -m fusebench.cli fuse dpo {BIG}",
         f"fusebench fuse build {BIG}",
@@ -148,7 +150,7 @@ def test_big_recipe_plan_with_prompt_files(tmp_path: Path, capsys: pytest.Captur
     config.write_text(yaml.safe_dump(raw))
     plan = make_plan(load_config(config), str(config))
     got = {d.domain: (d.prompts, d.responses, d.sft_prompts, d.dpo_prompts) for d in plan.domains}
-    assert got == {  # 4 sources; 5/5/8 samples per prompt; 40% of the prompts to SFT
+    assert got == {  # the files' own counts, not expected_rows; 4 sources; 5/5/8 samples per prompt; 40% to SFT
         "instruction": (50, 50 * 5 * 4, 20, 30),
         "math": (30, 30 * 5 * 4, 12, 18),
         "code": (20, 20 * 8 * 4, 8, 12),

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import re
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,7 @@ from transformers.trainer_utils import SchedulerType
 
 from fusebench import cli
 from fusebench.keys import stable_hash
-from fusebench_train.config import parse_config
+from fusebench_train.config import PromptSet, parse_config
 from fusebench_train.trl_config import OVERLAY, trl_args, trl_class
 from tests.conftest import minimal_fuse_config
 
@@ -142,3 +143,16 @@ def test_loading_under_accelerate_launch_with_deepspeed_sets_up_nothing(
     cfg = parse_config(minimal_fuse_config(tmp_path, sft={"max_grad_norm": 0.5}))
     assert cfg.sft.get("max_grad_norm") == 0.5 and not is_deepspeed_zero3_enabled()
     assert os.environ["ACCELERATE_USE_DEEPSPEED"] == "true"
+
+
+def test_prompt_set_cache_keys_are_those_of_earlier_releases_until_a_new_field_is_set() -> None:
+    """Digests of the prompt sets as the sample and score stages hashed them before `prefill` and `expected_rows`
+    existed (commit 91bea79): a finished sample stage stays valid. A prefill is part of the key; `expected_rows` (a
+    size hint for the plan) never is."""
+    code = PromptSet(path="data/code.jsonl", domain="code", id_field="task_id", prompt_template="{text}",
+                     target_field="test_list")  # fmt: skip
+    math = PromptSet(path="data/math.jsonl", domain="math")
+    assert stable_hash(code.hashed()) == "222b54501c285a467d4207831bb33be3dfa6dae6bf882f55d4a19284fc02b9f4"
+    assert stable_hash(math.hashed()) == "1ff50250085aeec8fe09618f52a3c2448dfa17e8c1642084332abc5ca745a91d"
+    assert stable_hash(replace(code, prefill="```python\n").hashed()) != stable_hash(code.hashed())
+    assert stable_hash(replace(math, expected_rows=10).hashed()) == stable_hash(math.hashed())
