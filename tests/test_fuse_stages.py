@@ -46,7 +46,8 @@ PREFILL = "Below is a Python script with a self-contained function that solves t
 @pytest.mark.timeout(300)
 def test_a_prefilled_prompt_set_is_sampled_after_its_prefill_and_scored_and_trained_with_it(tmp_path: Path) -> None:
     """The real bundled model at batch 4 with 2 samples per prompt: the backend gets the prefill as an open
-    assistant turn; the journal, the scorer and the SFT rows see prefill + completion, the prompt without it."""
+    assistant turn; the journal stores prefill + completion; the training prompt ends at the user turn; the scorer
+    finds the code in prefill + a closed block."""
     import yaml
 
     from fusebench.backends import BackendOptions, make_backend
