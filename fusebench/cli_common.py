@@ -6,6 +6,7 @@ cli.py, report/commands.py, interop/* and plugins build their subcommands with t
 from __future__ import annotations
 
 import argparse
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -65,8 +66,7 @@ def open_store(args: argparse.Namespace, writable: bool = False) -> Store:
 def _check_writable(folder: Path) -> None:
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        probe = folder / ".fusebench-write-test"
-        probe.write_text("")
-        probe.unlink()
+        with tempfile.TemporaryFile(dir=folder, prefix=".fusebench-write-test-"):
+            pass  # a name of its own: commands started together must not remove each other's probe
     except OSError as exc:
         raise UsageError(f"output directory {folder} is not writable: {exc.strerror}") from exc

@@ -11,11 +11,13 @@ import re
 import sqlite3
 import subprocess
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from fusebench.cli_common import _check_writable
 from fusebench.store import RunSettings, RunSummary, Store, create_schema, now
 from tests.conftest import REPO, cli_env
 
@@ -120,6 +122,27 @@ def test_schema_creation_retries_only_on_a_concurrent_create(tmp_path: Path, mon
         create_schema(engine)
     assert len(calls) == 1
     assert now().tzinfo is None
+
+
+def test_writability_checks_of_evals_starting_together_do_not_collide(tmp_path: Path) -> None:
+    """Every writing command probes its output folder before opening the store; two evals started at once probed
+    the same file name, and one removed the other's probe (seen in CI: 'not writable: No such file or directory')."""
+    errors: list[BaseException] = []
+
+    def probe_repeatedly() -> None:
+        for _ in range(200):
+            try:
+                _check_writable(tmp_path)
+            except Exception as exc:  # the failure is the observation
+                errors.append(exc)
+
+    threads = [threading.Thread(target=probe_repeatedly) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert list(tmp_path.iterdir()) == []  # no probe left behind
 
 
 def _eval(out: Path, max_new_tokens: int) -> subprocess.Popen[str]:
