@@ -244,6 +244,47 @@ def test_mbpp_plus_strings_among_other_values_stay_strings() -> None:
     assert verdict.value == 0.0 and "base input #1" in verdict.reason
 
 
+EVALPLUS_ORACLE_CASES = [
+    # (task, answer, verdict under EvalPlus's special oracles; each differs from the canonical solution's outputs)
+    ("Mbpp/164", "def are_equivalent(a, b):\n    return 'whatever'\n", 1.0),  # any output that comes back
+    ("Mbpp/164", "def are_equivalent(a, b):\n    raise ValueError\n", 0.0),  # but it must come back
+    ("Mbpp/295", "def sum_div(n):\n    return 0\n", 1.0),  # 0 accepted beside the canonical output
+    ("Mbpp/295", "def sum_div(n):\n    return 1\n", 0.0),
+    (
+        "Mbpp/581",
+        "import math\ndef surface_Area(b, h):\n    return round(b * b + 2 * b * math.sqrt(b * b / 4 + h * h))\n",
+        1.0,
+    ),
+    ("Mbpp/581", "def surface_Area(b, h):\n    return b * b\n", 0.0),
+    (
+        "Mbpp/558",
+        "def digit_distance_nums(a, b):\n    x, y = str(a), str(b)\n    n = max(len(x), len(y))\n"
+        "    return sum(abs(int(p) - int(q)) for p, q in zip(x.zfill(n), y.zfill(n)))\n",
+        1.0,
+    ),
+    ("Mbpp/2", "def similar_elements(a, b):\n    return sorted(set(a) & set(b), reverse=True)\n", 1.0),  # as sets
+    ("Mbpp/2", "def similar_elements(a, b):\n    return sorted(set(a) | set(b))\n", 0.0),
+    ("Mbpp/737", "def check_str(s):\n    return s[:1].lower() in 'aeiou' and s[:1] != ''\n", 1.0),  # not-None oracle
+    ("Mbpp/737", "import re\ndef check_str(s):\n    return re.match('[aeiouAEIOU]', s)\n", 1.0),
+    ("Mbpp/737", "def check_str(s):\n    return True\n", 0.0),
+]
+
+
+@pytest.mark.timeout(300)
+def test_mbpp_plus_follows_evalplus_special_oracles() -> None:
+    """EvalPlus's checker (`evalplus/eval/__init__.py` `unsafe_execute`, `_special_oracle.py`) does not compare
+    every task's outputs with the canonical solution's: Mbpp/164 accepts any returned value, 295 also 0, 581 and
+    558 also their corrected formulas, 8 tasks compare as sets, and 3 regex tasks only whether the output is None
+    (a bool answer is compared with that). Seen on real answers: fusebench failed a SmolLM2 answer to Mbpp/164 that
+    EvalPlus passes (perf/code_verdict_agreement.py)."""
+    rows = {item.id: item.row for item in load_items(get_benchmark("mbpp_plus")).items}
+    inputs = [ScoreInput(answer, None, rows[task]) for task, answer, _ in EVALPLUS_ORACLE_CASES]
+    for suite in ("mbpp_plus", "mbpp_base"):
+        got = [s.value for s in score_many(inputs, suite)]
+        expected = [verdict for _, _, verdict in EVALPLUS_ORACLE_CASES]
+        assert got == expected, (suite, [(c[0], g) for c, g in zip(EVALPLUS_ORACLE_CASES, got, strict=True)])
+
+
 @needs_mbpp
 def test_mbpp_asserts_call_the_models_names_and_use_the_judges_modules() -> None:
     row = {"test_setup_code": "X = 2", "test_list": ["assert math.isclose(area(X), 12.56, rel_tol=0.01)"], "code": ""}
@@ -255,11 +296,14 @@ def test_mbpp_asserts_call_the_models_names_and_use_the_judges_modules() -> None
 @needs_mbpp
 @pytest.mark.timeout(120)
 def test_tasks_that_cannot_run_split_run_in_process_labelled() -> None:
-    """Mbpp/737 (MBPP+) returns a regex match; MBPP 601 passes objects of a class its setup defines."""
+    """Mbpp/737 (MBPP+) returns a regex match (EvalPlus checks it is not None); MBPP 601 passes objects of a class
+    its setup defines."""
     plus = next(r for r in _rows(MBPP_PLUS) if r["task_id"] == "Mbpp/737")
     orig = next(r for r in _rows(MBPP) if r["task_id"] == 601)
     right = score_many([ScoreInput(plus["prompt"] + plus["canonical_solution"], None, plus)], "mbpp")[0]
-    assert right.value == 1.0 and right.reason.startswith("in-process (") and "not plain data: Match" in right.reason
+    assert (
+        right.value == 1.0 and right.reason.startswith("in-process (") and "whether its output is None" in right.reason
+    )
     wrong = score_mbpp(ScoreInput(f"def {plus['entry_point']}(s):\n    return None\n", None, plus))
     assert wrong.value == 0.0 and wrong.reason.startswith("in-process (")
     wrong_chain = "def max_chain_length(a, n):\n    return 0\n"

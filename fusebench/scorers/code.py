@@ -17,14 +17,16 @@ change does not reach the tests.
 - "mbpp_base" / "mbpp_plus": MBPP+ rows as EvalPlus scores them: the candidate's output on each input must
   equal the canonical solution's (floats within `atol`, 1e-6 when the row says 0, rtol 1e-7); "base" runs
   `base_input`, "plus" runs `base_input` + `plus_input`. Expected outputs come from running the canonical
-  solution once per task (cached), as plain data. Not replicated from EvalPlus: its per-task input conversions
-  (lists to tuples) and special-case oracles.
+  solution once per task (cached), as plain data, except where EvalPlus's special oracles decide
+  (`EVALPLUS_ORACLES`: any value, 0 too, a corrected formula too, set equality, not-None). Not replicated from
+  EvalPlus: its per-task input conversion table (the example call's shapes are followed instead, see
+  `mbpp_plus_inputs`).
 
 A task whose canonical solution does not pass split (a return value that is not plain data, such as a regex match,
 or an output over the channel's cap) keeps the in-process mode, where the tests run in the model's process: its
 scores say "in-process (why)" in the reason and `in_process_tasks()` lists them; never silently. Measured on the
 bundled data: HumanEval 164 of 164 tasks split; MBPP+ 395 of 399 (Mbpp/737, 787 and 794 return regex matches,
-Mbpp/255 outputs too large for the channel); original MBPP 970 of 974 (367 and 927: the setup code needs the
+which EvalPlus only checks for None; Mbpp/255 outputs too large for the channel); original MBPP 970 of 974 (367 and 927: the setup code needs the
 solution's class; 533 passes a type; 601 passes objects of a class). Of HumanEval's canonical solutions three change
 their arguments (70, 120, 149); none of their tests looks at them afterwards.
 
@@ -281,8 +283,31 @@ def _close(a, b, atol):
         return _math.isnan(a)
     return abs(a - b) <= atol + 1e-07 * abs(b)
 
-def _plain_matches(out, exp, atol_row):
-    if out == exp:
+def _surface_area(base_edge, height):
+    slant = _math.sqrt((base_edge / 2) ** 2 + height**2)
+    return round(base_edge**2 + 4 * (base_edge * slant) / 2)
+
+def _digit_distance(a, b):
+    x, y = str(a), str(b)
+    width = max(len(x), len(y))
+    return sum(abs(int(p) - int(q)) for p, q in zip(x.zfill(width), y.zfill(width)))
+
+def _plain_matches(out, exp, atol_row, args=(), oracle=""):
+    if oracle == "not_none":
+        exact = out == exp if isinstance(out, bool) else exp == (out is not None)
+    elif oracle == "set_eq":
+        exact = set(out) == set(exp)
+    else:
+        exact = out == exp
+        if oracle == "any_value":
+            exact = True
+        elif oracle == "or_zero":
+            exact = exact or out == 0
+        elif oracle == "surface_area":
+            exact = exact or abs(out - _surface_area(*args)) <= atol_row
+        elif oracle == "digit_distance":
+            exact = exact or out == _digit_distance(*args)
+    if exact:
         return True
     atol = 1e-06 if atol_row == 0 and _is_floats(exp) else atol_row
     return atol != 0 and type(out) is type(exp) and _close(out, exp, atol)
@@ -296,7 +321,7 @@ _expected = _fb.loads({expected!r})
 for _i, (_args, _exp) in enumerate(zip(_inputs, _expected)):
     _out = {entry}(*_args)
     _which = "base" if _i < {n_base} else "plus"
-    assert _plain_matches(_out, _exp, {atol!r}), (
+    assert _plain_matches(_out, _exp, {atol!r}, _args, {oracle!r}), (
         f"{{_which}} input #{{_i}}: {{repr(_args)[:200]}} -> {{repr(_out)[:200]}}, expected {{repr(_exp)[:200]}}"
     )
 """
@@ -314,21 +339,22 @@ import base64 as _b64, copy as _copy, hashlib as _hashlib, math as _math, pickle
 _inputs = _pickle.loads(_b64.b64decode("{inputs}"))
 _expected = _pickle.loads(_b64.b64decode("{expected}"))
 _atol = {atol!r}
+_oracle = {oracle!r}
 _n_base = {n_base}
 """
     + _MATCHES
     + """
-def _matches(out, exp):
+def _matches(out, exp, args):
     if isinstance(exp, tuple) and len(exp) == 2 and exp[0] == "{repr_tag}":
         return repr(out) == exp[1]
     if isinstance(exp, tuple) and len(exp) == 2 and exp[0] == "{digest_tag}":
         return _hashlib.sha256(repr(out).encode()).hexdigest() == exp[1]
-    return _plain_matches(out, exp, _atol)
+    return _plain_matches(out, exp, _atol, args, _oracle)
 
 for _i, (_args, _exp) in enumerate(zip(_inputs, _expected)):
     _out = {entry}(*_copy.deepcopy(_args))
     _which = "base" if _i < _n_base else "plus"
-    assert _matches(_out, _exp), (
+    assert _matches(_out, _exp, _args), (
         f"{{_which}} input #{{_i}}: {{repr(_args)[:200]}} -> {{repr(_out)[:200]}}, expected {{repr(_exp)[:200]}}"
     )
 """
@@ -338,6 +364,8 @@ _REFERENCE = """
 import base64 as _b64, copy as _copy, hashlib as _hashlib, pickle as _pickle
 _inputs = _pickle.loads(_b64.b64decode("{inputs}"))
 _outs = [{entry}(*_copy.deepcopy(_args)) for _args in _inputs]
+if {not_none}:
+    _outs = [x is not None for x in _outs]
 
 def _picklable(x):
     try:
@@ -461,6 +489,36 @@ _reference_lock = threading.Lock()
 _REFERENCE_LIMITS = Limits(wall_s=120.0, memory_mb=8192, fsize_mb=64, output_cap=64 << 20)
 
 
+# EvalPlus's special oracles (evalplus/eval/__init__.py `unsafe_execute`, eval/_special_oracle.py), keyed as there
+# by the MBPP+ entry point: these tasks' outputs are not (only) compared with the canonical solution's by equality.
+EVALPLUS_ORACLES: dict[str, str] = {
+    "are_equivalent": "any_value",  # Mbpp/164: any returned value
+    "sum_div": "or_zero",  # Mbpp/295: 0 too
+    "surface_Area": "surface_area",  # Mbpp/581: also the area from the pyramid's perpendicular height
+    "digit_distance_nums": "digit_distance",  # Mbpp/558: also the digits of zero-padded numbers
+    **dict.fromkeys(
+        (
+            "similar_elements",
+            "find_char_long",
+            "common_in_nested_lists",
+            "extract_singly",
+            "larg_nnum",
+            "intersection_array",
+            "find_dissimilar",
+            "Diff",
+        ),
+        "set_eq",
+    ),  # compared as sets
+    # a regex match: whether it is None (a bool answer is compared with that)
+    **dict.fromkeys(("check_str", "text_match_three", "text_starta_endb"), "not_none"),
+}
+_NOT_NONE_WHY = "EvalPlus checks only whether its output is None; the output stays in the model's process"
+
+
+def _oracle(item: dict[str, Any]) -> str:
+    return EVALPLUS_ORACLES.get(item["entry_point"], "")
+
+
 def _reference_key(item: dict[str, Any]) -> str:
     return _task_key(item["canonical_solution"], item["base_input"], item["plus_input"])
 
@@ -468,7 +526,7 @@ def _reference_key(item: dict[str, Any]) -> str:
 def _reference_in_process(item: dict[str, Any]) -> Program:
     return Program(item["canonical_solution"], _REFERENCE.format(
         inputs=_b64pickle(mbpp_plus_inputs(item)), entry=item["entry_point"], mark=_EXPECTED_MARK,
-        repr_tag=_REPR_TAG, digest_tag=_DIGEST_TAG, big=_BIG,
+        repr_tag=_REPR_TAG, digest_tag=_DIGEST_TAG, big=_BIG, not_none=_oracle(item) == "not_none",
     ))  # fmt: skip
 
 
@@ -478,25 +536,28 @@ def _reference_split(item: dict[str, Any]) -> Program:
 
 
 def mbpp_plus_references(items: Sequence[dict[str, Any]]) -> list[Reference]:
-    """Run the canonical solutions (in parallel, split; in-process for those whose outputs are not plain data)
-    on all inputs; cached per (solution, inputs)."""
+    """Run the canonical solutions (in parallel, split; in-process for those whose outputs are not plain data or
+    only checked for None) on all inputs; cached per (solution, inputs)."""
     keys = [_reference_key(item) for item in items]
     with _reference_lock:
         todo = {k: item for k, item in zip(keys, items, strict=True) if k not in _references}
     sandbox = default_sandbox()
     done: dict[str, Reference] = {}
-    split = sandbox.run_many([_reference_split(item) for item in todo.values()], _REFERENCE_LIMITS)
-    for key, outcome in zip(todo, split, strict=True):
+    why = {k: _NOT_NONE_WHY for k, item in todo.items() if _oracle(item) == "not_none"}
+    tried = {k: item for k, item in todo.items() if k not in why}
+    split = sandbox.run_many([_reference_split(item) for item in tried.values()], _REFERENCE_LIMITS)
+    for key, outcome in zip(tried, split, strict=True):
         if outcome.passed:  # the whole run: a candidate's run does the same work
             done[key] = Reference(outcome.records, outcome.duration_s)
+        else:
+            why[key] = _verdict(outcome)
     rest = {k: item for k, item in todo.items() if k not in done}
-    why = {k: _verdict(o) for k, o in zip(todo, split, strict=True) if not o.passed}
     programs = [_reference_in_process(item) for item in rest.values()]
     for (key, item), outcome in zip(rest.items(), sandbox.run_many(programs, _REFERENCE_LIMITS), strict=True):
         if outcome.passed and _EXPECTED_MARK in outcome.stdout:
             expected = outcome.stdout.rsplit(_EXPECTED_MARK, 1)[1].strip()
             done[key] = Reference(expected, outcome.duration_s, mode="in-process", why=why[key])
-            log.warning("%s runs in-process: its canonical solution fails split (%s)", item["task_id"], why[key])
+            log.warning("%s runs in-process (%s)", item["task_id"], why[key])
         else:
             done[key] = Reference("", 0.0, f"the canonical solution failed: {_verdict(outcome)}")
             log.error("%s: %s", item["task_id"], done[key].error)
@@ -515,12 +576,17 @@ def mbpp_plus_program(item: dict[str, Any], code: str, plus: bool) -> tuple[Prog
     n_base, entry = len(item["base_input"]), item["entry_point"]
     if ref.mode == "split":  # zip() in the tests stops at the inputs: base-only runs ignore the plus outputs
         tests = _COMPARE_SPLIT.format(
-            inputs=wire.dumps(inputs), expected=ref.expected, atol=item["atol"], n_base=n_base, entry=entry
+            inputs=wire.dumps(inputs),
+            expected=ref.expected,
+            atol=item["atol"],
+            n_base=n_base,
+            entry=entry,
+            oracle=_oracle(item),
         )
         return Program(code, tests, calls=(entry,)), limits
     tests = _COMPARE.format(
         inputs=_b64pickle(inputs), expected=ref.expected, atol=item["atol"], n_base=n_base, entry=entry,
-        repr_tag=_REPR_TAG, digest_tag=_DIGEST_TAG,
+        repr_tag=_REPR_TAG, digest_tag=_DIGEST_TAG, oracle=_oracle(item),
     )  # fmt: skip
     return Program(code, tests), limits
 
