@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from fusebench.data import load_items
+from fusebench.keys import stable_hash
 from fusebench.sandbox import Limits, Program, run_many
 from fusebench.scorers.base import ScoreInput
 from fusebench.scorers.code import HUMANEVAL_LIMITS, MBPP_LIMITS, extract_code, score_many
@@ -86,19 +87,29 @@ sys.__stdout__.flush()
 """
 
 
-def evalplus_verdicts(site: str, rows: Sequence[dict[str, Any]], codes: Sequence[str]) -> list[tuple[bool, str]]:
-    """EvalPlus's plus verdict (base and plus inputs pass) per answer, its checker run in the sandbox."""
-    jobs = [(r, c, suite) for r, c in zip(rows, codes, strict=True) for suite in ("base", "plus")]
-    programs = [Program(EVALPLUS_CHECK.format(site=site, task=json.dumps(r), suite=s, code=c)) for r, c, s in jobs]
-    outcomes = run_many(programs, Limits(wall_s=300.0, memory_mb=8192, nproc=256))
-    found: list[bool | str] = []
-    for o in outcomes:
+def evalplus_verdicts(
+    site: str, rows: Sequence[dict[str, Any]], codes: Sequence[str], cache: dict[str, Any] | None = None
+) -> list[tuple[bool, str]]:
+    """EvalPlus's plus verdict (base and plus inputs pass) per answer, its checker run in the sandbox; `cache`
+    (task id + code -> per-suite verdicts) spares reruns."""
+    cache = {} if cache is None else cache
+    keys = [stable_hash([r["task_id"], c]) for r, c in zip(rows, codes, strict=True)]
+    jobs = [(k, r, c, suite) for k, r, c in zip(keys, rows, codes, strict=True) for suite in ("base", "plus")]
+    todo = [job for job in jobs if job[3] not in cache.get(job[0], {})]
+    programs = [Program(EVALPLUS_CHECK.format(site=site, task=json.dumps(r), suite=s, code=c)) for _, r, c, s in todo]
+    for (key, _, _, suite), o in zip(
+        todo, run_many(programs, Limits(wall_s=300.0, memory_mb=8192, nproc=256)), strict=True
+    ):
         line = next((x for x in o.stdout.splitlines() if x.startswith("EVALPLUS ")), None)
-        found.append(
-            json.loads(line.removeprefix("EVALPLUS ")) if line else f"no verdict: {o.status}: {o.reason[:200]}"
-        )
-    pairs = zip(found[::2], found[1::2], strict=True)
-    return [(base is True and plus is True, f"base {base}, plus {plus}") for base, plus in pairs]
+        verdict = json.loads(line.removeprefix("EVALPLUS ")) if line else f"no verdict: {o.status}: {o.reason[:200]}"
+        cache.setdefault(key, {})[suite] = verdict
+    missing = sum(not isinstance(v, bool) for k in keys for v in cache[k].values())
+    if missing:
+        print(f"  EvalPlus checker: {missing} runs gave no verdict (counted as failed)")
+    return [
+        (cache[k]["base"] is True and cache[k]["plus"] is True, f"base {cache[k]['base']}, plus {cache[k]['plus']}")
+        for k in keys
+    ]
 
 
 def _report(name: str, ours: Sequence[bool], rules: dict[str, list[tuple[bool, str]]], ids: Sequence[str]) -> None:
@@ -139,7 +150,7 @@ def humaneval_agreement(path: str) -> None:
             _report(f"HumanEval {side} ({name})", [v == 1.0 for v in values], rules, ids)
 
 
-def mbpp_agreement(store_url: str, run_ids: Sequence[str], evalplus_site: str | None) -> None:
+def mbpp_agreement(store_url: str, run_ids: Sequence[str], evalplus_site: str | None, cache_path: str | None) -> None:
     """The stored mbpp_plus answers of these runs: fusebench's plus verdict vs EvalPlus's checker (when given);
     fusebench's base verdict vs MBPP's own asserts."""
     store = Store(store_url)
@@ -166,12 +177,13 @@ def main() -> None:
     parser.add_argument("--store", help="a results store (file path) whose runs scored mbpp_plus")
     parser.add_argument("--runs", nargs="*", default=[])
     parser.add_argument("--evalplus-site", help="site-packages of a venv with evalplus 0.3.1 and numpy")
+    parser.add_argument("--evalplus-cache", help="a JSON file keeping EvalPlus's verdicts between runs")
     args = parser.parse_args()
     started = time.perf_counter()
     if args.humaneval:
         humaneval_agreement(args.humaneval)
     if args.store:
-        mbpp_agreement(f"sqlite:///{args.store}", args.runs, args.evalplus_site)
+        mbpp_agreement(f"sqlite:///{args.store}", args.runs, args.evalplus_site, args.evalplus_cache)
     print(f"seconds: {time.perf_counter() - started:.1f}")
 
 
