@@ -22,10 +22,11 @@ from fusebench.keys import stable_hash
 from fusebench_train.config import FuseConfig
 from fusebench_train.manifest import Manifest, path_hash
 from fusebench_train.prompts import TrainPrompt, load_prompts
-from fusebench_train.sampling import MakeBackend, default_backend
+from fusebench_train.sampling import MakeBackend, default_backend, keyed_journal
 from fusebench_train.select import Scored
 
 STAGES = ("sample", "score", "build", "sft", "dpo", "eval")
+SAMPLE_JOURNAL = "journal.jsonl"  # in the sample stage's folder
 ARTIFACTS = {
     "sample": "sample/samples",
     "score": "score/scored",
@@ -136,9 +137,12 @@ class Pipeline:
                     f"`fusebench fuse {'build' if stage in ('sample', 'score', 'build') else stage} CONFIG` first"
                 )
             resume = i < forced and self.manifest.can_resume(stage, inputs)
+            kept = self._reusable_journal(stage) if not resume else None
             if not resume and main:
                 shutil.rmtree(self.stage_dir(stage), ignore_errors=True)
             self.stage_dir(stage).mkdir(parents=True, exist_ok=True)
+            if kept is not None and main:
+                (self.stage_dir(stage) / SAMPLE_JOURNAL).write_text(kept, encoding="utf-8")
             if main:
                 self.manifest.start(stage, inputs)
             self.log(f"[{stage}] {'resuming' if resume else 'running'}")
@@ -154,6 +158,14 @@ class Pipeline:
             outcome[stage] = "ran"
         return outcome
 
+    def _reusable_journal(self, stage: str) -> str | None:
+        """The sample journal's text when its inputs changed but each response carries its key: the sample stage
+        then samples again only the responses whose key changed (see sampling.sample)."""
+        journal = self.stage_dir(stage) / SAMPLE_JOURNAL
+        if stage != "sample" or not keyed_journal(journal):
+            return None
+        return journal.read_text(encoding="utf-8")
+
     # --- stages ------------------------------------------------------------------------------------------
     def _stage_sample(self) -> dict[str, Any]:
         from datasets import Dataset
@@ -161,7 +173,7 @@ class Pipeline:
         from fusebench_train.sampling import sample, sample_in_venv
         from fusebench_train.venv import choose_backend, vllm_venv
 
-        journal = self.stage_dir("sample") / "journal.jsonl"
+        journal = self.stage_dir("sample") / SAMPLE_JOURNAL
         make = self.make_source_backend
         if make is None:
             backend = choose_backend(self.cfg.sample.backend)

@@ -1,7 +1,8 @@
 """Stages 1 and 2: sample responses from every source model, then score them.
 
 Sampling appends each completion to a JSONL journal as it arrives, so a crash or kill loses at most the
-batch in flight; a rerun with the same inputs generates only the (source, prompt) pairs still missing.
+batch in flight. Each response carries the key of what produced it (`response_key`), so a rerun, after a kill or
+after a change of the config, generates only the responses missing or whose key changed.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from tqdm import tqdm
 
 from fusebench.backends.base import Backend, GenParams, release
 from fusebench.errors import UsageError
+from fusebench.keys import stable_hash
 from fusebench.scorers.base import ScoreInput, get_scorer, lookup
 from fusebench_train.config import VERIFIABLE, FuseConfig, SourceModel
 from fusebench_train.prompts import TrainPrompt
@@ -65,6 +67,39 @@ def _read_journal(path: Path) -> list[dict[str, Any]]:
     return rows
 
 
+# settings of the sample section that cannot change a response (samples_per_prompt: in the params' n)
+_NOT_IN_KEY = ("samples_per_prompt", "batch_size", "data_parallel_size", "tensor_parallel_size")
+
+
+def source_params(cfg: FuseConfig, source: SourceModel, domain: str) -> GenParams:
+    """Sampling parameters of one source for one domain's prompts."""
+    s = cfg.sample
+    return GenParams(
+        max_new_tokens=s.max_new_tokens,
+        temperature=source.temperature if source.temperature is not None else s.temperature,
+        top_p=s.top_p,
+        n=s.samples_per_prompt[domain],
+        seed=cfg.seed,
+    )
+
+
+def response_key(cfg: FuseConfig, source: SourceModel, prompt: TrainPrompt) -> str:
+    """What produces a source's responses to a prompt: the source, the conversation sent and the settings."""
+    settings = {k: v for k, v in dataclasses.asdict(cfg.sample).items() if k not in _NOT_IN_KEY}
+    return stable_hash({
+        "source": dataclasses.asdict(source),
+        "conversation": prompt.conversation(),
+        "params": dataclasses.asdict(source_params(cfg, source, prompt.domain)),
+        "settings": settings,
+    })  # fmt: skip
+
+
+def keyed_journal(path: Path) -> bool:
+    """Whether every response in the journal carries its key (journals of earlier releases do not)."""
+    rows = _read_journal(path)
+    return bool(rows) and all("key" in r for r in rows)
+
+
 def sample(
     cfg: FuseConfig,
     prompts: Sequence[TrainPrompt],
@@ -72,9 +107,20 @@ def sample(
     make_backend: MakeBackend,
     progress: bool = True,
 ) -> list[dict[str, Any]]:
-    """Responses of every source to every prompt (samples_per_prompt[domain] each); resumes from `journal`.
+    """Responses of every source to every prompt (samples_per_prompt[domain] each); resumes from `journal`,
+    keeping the responses whose key is still that of their source and prompt (one without a key, from an earlier
+    release's journal, is kept: the pipeline leaves those only to resume the same inputs).
     A progress bar per source shows responses/s and the ETA."""
-    rows = _read_journal(journal)
+    wanted = {(src.name, p.id): response_key(cfg, src, p) for src in cfg.sources for p in prompts}
+    read = _read_journal(journal)
+    rows = [
+        r
+        for r in read
+        if r.get("key", wanted.get((r["source"], r["prompt_id"]))) == wanted.get((r["source"], r["prompt_id"]))
+    ]
+    if len(rows) < len(read):
+        print(f"[sample] {len(read) - len(rows)} of {len(read)} journal responses are sampled again: their source, "
+              "prompt or sampling settings changed", file=sys.stderr, flush=True)  # fmt: skip
     journal.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")  # drop a torn last line
     have: dict[tuple[str, str], set[int]] = defaultdict(set)
     for r in rows:
@@ -93,20 +139,14 @@ def sample(
         bar = tqdm(total=total, desc=f"sample {source.name}", unit="response", disable=not progress or quiet_bars())
         with bar, journal.open("a", encoding="utf-8") as out:
             for domain, group in todo.items():
-                k = s.samples_per_prompt[domain]
-                params = GenParams(
-                    max_new_tokens=s.max_new_tokens,
-                    temperature=source.temperature if source.temperature is not None else s.temperature,
-                    top_p=s.top_p,
-                    n=k,
-                    seed=cfg.seed,
-                )
+                params = source_params(cfg, source, domain)
                 for c in backend.generate([p.conversation() for p in group], params):
                     p = group[c.index]
                     j = int(c.meta.get("sample", 0))
                     if j in have[(source.name, p.id)]:
                         continue
                     row = {
+                        "key": wanted[(source.name, p.id)],
                         "prompt_id": p.id,
                         "domain": p.domain,
                         "source": source.name,
