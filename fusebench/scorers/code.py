@@ -26,9 +26,10 @@ A task whose canonical solution does not pass split (a return value that is not 
 or an output over the channel's cap) keeps the in-process mode, where the tests run in the model's process: its
 scores say "in-process (why)" in the reason and `in_process_tasks()` lists them; never silently. Measured on the
 bundled data: HumanEval 164 of 164 tasks split; MBPP+ 395 of 399 (Mbpp/737, 787 and 794 return regex matches,
-which EvalPlus only checks for None; Mbpp/255 outputs too large for the channel); original MBPP 970 of 974 (367 and 927: the setup code needs the
-solution's class; 533 passes a type; 601 passes objects of a class). Of HumanEval's canonical solutions three change
-their arguments (70, 120, 149); none of their tests looks at them afterwards.
+which EvalPlus only checks for None; Mbpp/255 outputs too large for the channel); original MBPP 970 of 974 (367
+and 927: the setup code needs the solution's class; 533 passes a type; 601 passes objects of a class). Of
+HumanEval's canonical solutions three change their arguments (70, 120, 149); none of their tests looks at them
+afterwards.
 
 Time limits: HumanEval 6 s and MBPP 20 s wall-clock; MBPP+ max(4 s, 4 x the canonical run's duration).
 """
