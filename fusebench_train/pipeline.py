@@ -137,12 +137,12 @@ class Pipeline:
                     f"`fusebench fuse {'build' if stage in ('sample', 'score', 'build') else stage} CONFIG` first"
                 )
             resume = i < forced and self.manifest.can_resume(stage, inputs)
-            kept = self._reusable_journal(stage) if not resume else None
+            kept = self._keep_journal(stage) if not resume and main else None
             if not resume and main:
                 shutil.rmtree(self.stage_dir(stage), ignore_errors=True)
             self.stage_dir(stage).mkdir(parents=True, exist_ok=True)
-            if kept is not None and main:
-                (self.stage_dir(stage) / SAMPLE_JOURNAL).write_text(kept, encoding="utf-8")
+            if kept is not None:
+                kept.replace(self.stage_dir(stage) / SAMPLE_JOURNAL)
             if main:
                 self.manifest.start(stage, inputs)
             self.log(f"[{stage}] {'resuming' if resume else 'running'}")
@@ -158,13 +158,13 @@ class Pipeline:
             outcome[stage] = "ran"
         return outcome
 
-    def _reusable_journal(self, stage: str) -> str | None:
-        """The sample journal's text when its inputs changed but each response carries its key: the sample stage
-        then samples again only the responses whose key changed (see sampling.sample)."""
+    def _keep_journal(self, stage: str) -> Path | None:
+        """Moves the sample journal out of the stage folder (returns where) when the stage's inputs changed but each
+        response carries its key: the stage then samples again only the responses whose key changed."""
         journal = self.stage_dir(stage) / SAMPLE_JOURNAL
         if stage != "sample" or not keyed_journal(journal):
             return None
-        return journal.read_text(encoding="utf-8")
+        return journal.replace(self.work / f".{SAMPLE_JOURNAL}.kept")
 
     # --- stages ------------------------------------------------------------------------------------------
     def _stage_sample(self) -> dict[str, Any]:
