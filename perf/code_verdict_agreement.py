@@ -166,9 +166,11 @@ def mbpp_agreement(store_url: str, run_ids: Sequence[str], evalplus_site: str | 
         _report(f"MBPP base, run {run_id}", [s.value == 1.0 for s in ours], rules, ids)
         if evalplus_site:
             plus = [float(s["score"]) == 1.0 for s in scores]
-            _report(
-                f"MBPP+, run {run_id}", plus, {"EvalPlus checker": evalplus_verdicts(evalplus_site, rows, codes)}, ids
-            )
+            cache = json.loads(Path(cache_path).read_text()) if cache_path and Path(cache_path).exists() else {}
+            checked = evalplus_verdicts(evalplus_site, rows, codes, cache)
+            if cache_path:
+                Path(cache_path).write_text(json.dumps(cache))
+            _report(f"MBPP+, run {run_id}", plus, {"EvalPlus checker": checked}, ids)
 
 
 def main() -> None:
