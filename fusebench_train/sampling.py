@@ -1,7 +1,7 @@
 """Stages 1 and 2: sample responses from every source model, then score them.
 
 Sampling appends each completion to a JSONL journal as it arrives, so a crash or kill loses at most the
-batch in flight. Each response carries the key of what produced it (`response_key`), so a rerun, after a kill or
+batch in flight. Each response carries the key of what produced it (`response_keys`), so a rerun, after a kill or
 after a change of the config, generates only the responses missing or whose key changed.
 """
 
@@ -83,15 +83,21 @@ def source_params(cfg: FuseConfig, source: SourceModel, domain: str) -> GenParam
     )
 
 
-def response_key(cfg: FuseConfig, source: SourceModel, prompt: TrainPrompt) -> str:
-    """What produces a source's responses to a prompt: the source, the conversation sent and the settings."""
+def response_keys(cfg: FuseConfig, prompts: Sequence[TrainPrompt]) -> dict[tuple[str, str], str]:
+    """Per (source name, prompt id), the key of what produces its responses: the source, the conversation sent,
+    the generation parameters and the sample settings that can change a response."""
     settings = {k: v for k, v in dataclasses.asdict(cfg.sample).items() if k not in _NOT_IN_KEY}
-    return stable_hash({
-        "source": dataclasses.asdict(source),
-        "conversation": prompt.conversation(),
-        "params": dataclasses.asdict(source_params(cfg, source, prompt.domain)),
-        "settings": settings,
-    })  # fmt: skip
+    keys = {}
+    for source in cfg.sources:
+        params = {d: dataclasses.asdict(source_params(cfg, source, d)) for d in {p.domain for p in prompts}}
+        for p in prompts:
+            keys[(source.name, p.id)] = stable_hash({
+                "source": dataclasses.asdict(source),
+                "conversation": p.conversation(),
+                "params": params[p.domain],
+                "settings": settings,
+            })  # fmt: skip
+    return keys
 
 
 def keyed_journal(path: Path) -> bool:
@@ -111,7 +117,7 @@ def sample(
     keeping the responses whose key is still that of their source and prompt (one without a key, from an earlier
     release's journal, is kept: the pipeline leaves those only to resume the same inputs).
     A progress bar per source shows responses/s and the ETA."""
-    wanted = {(src.name, p.id): response_key(cfg, src, p) for src in cfg.sources for p in prompts}
+    wanted = response_keys(cfg, prompts)
     read = _read_journal(journal)
     rows = [
         r

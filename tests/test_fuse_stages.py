@@ -243,7 +243,6 @@ def test_a_changed_sample_stage_keeps_the_responses_whose_source_prompt_and_sett
     from tests.conftest import minimal_fuse_config
 
     lines = [json.dumps({"question": f"{a}+{a}?", "answer": f"#### {2 * a}"}) for a in (1, 2, 3)]
-    (tmp_path / "p.jsonl").parent.mkdir(exist_ok=True)
     raw = minimal_fuse_config(tmp_path)
     (tmp_path / "p.jsonl").write_text("\n".join(lines) + "\n")
     raw["sources"] = [{"name": "a", "model": "smollm2-135m-instruct", "temperature": 0.7},
